@@ -1,0 +1,363 @@
+"""The core domain: organisations (tenants), people, roles, teams and engagements.
+
+Every tenant-owned model has an ``org`` foreign key and an :class:`OrgManager`, so
+code reads ``Model.objects.for_org(org)``. Writes go through ``chorus.services``.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from chorus.tenancy import OrgManager, OrgQuerySet
+
+
+class Organization(models.Model):
+    class Package(models.TextChoices):
+        STANDARD = "standard", "Standard"
+        ENTERPRISE = "enterprise", "Enterprise"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    # Internal email domains: attendees outside them are external (prospects).
+    email_domains = models.JSONField(default=list, blank=True)
+    package = models.CharField(max_length=20, choices=Package.choices, default=Package.STANDARD)
+    api_access = models.BooleanField(
+        default=False, help_text="The public API and Zapier are available to this organisation."
+    )
+    # Seed: "Before you configure provisioning you must reach out to the Chorus
+    # support team to activate the feature." Support flips this in the Django admin.
+    scim_provisioning_allowed = models.BooleanField(
+        "SCIM provisioning activated by support", default=False
+    )
+    notetaker_display_name = models.CharField(
+        "Display As", max_length=80, default="Chorus Notetaker",
+        help_text="The name the Chorus Notetaker joins meetings with.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_enterprise(self) -> bool:
+        return self.package == self.Package.ENTERPRISE
+
+    def is_internal_email(self, email: str) -> bool:
+        domain = email.rsplit("@", 1)[-1].lower() if email and "@" in email else ""
+        return bool(domain) and any(
+            domain == d or domain.endswith("." + d) for d in (x.lower() for x in self.email_domains)
+        )
+
+
+class LicenseType(models.TextChoices):
+    RECORDER = "recorder", "Recorder"
+    LISTENER = "listener", "Listener"
+
+
+class Role(models.Model):
+    """A role with its permissions. The six built-ins of the seed are created for
+    every organisation (so each org can set their compliance options); custom roles
+    are added per org."""
+
+    BUILTIN_NAMES = (
+        "Rep (AE/Other)",
+        "Rep (SDR)",
+        "Manager (AE/Other)",
+        "Manager (SDR)",
+        "Enablement/Leadership",
+        "Admin",
+    )
+    ADMIN = "Admin"
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="roles")
+    name = models.CharField(max_length=100)
+    is_builtin = models.BooleanField(default=False)
+    is_admin = models.BooleanField(
+        default=False, help_text="Members may change the organisation's settings and integrations."
+    )
+    # Roles and Permissions > Compliance
+    compliance_mode_enabled = models.BooleanField(
+        "Compliance Mode enabled", default=False,
+        help_text="Users with this setting turned on will be enrolled in automated workflows "
+        "to ensure compliant call recording.",
+    )
+    compliance_mode_enforced = models.BooleanField("Compliance Mode enforced", default=False)
+    delete_calls_without_notification = models.BooleanField(
+        "Delete calls without recording notification", default=False,
+        help_text="Calls owned by users with this setting turned on will be automatically deleted "
+        "if there is no recording notification at the beginning of the call.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgManager()
+
+    class Meta:
+        ordering = ["-is_builtin", "name"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "org", name="role_name_unique_per_org"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Team(models.Model):
+    """A team is the set of people who report to one manager (seed: "Automatically
+    Update Teams in Chorus"). SCIM groups map onto teams too."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="teams")
+    name = models.CharField(max_length=200)
+    manager = models.OneToOneField(
+        "User", null=True, blank=True, on_delete=models.SET_NULL, related_name="managed_team"
+    )
+    external_id = models.CharField(max_length=255, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgManager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "org", name="team_name_unique_per_org"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserQuerySet(OrgQuerySet):
+    pass
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    use_in_migrations = True
+
+    def create_user(self, email, password=None, **extra):
+        user = self.model(email=self.normalize_email(email), **extra)
+        user.set_password(password) if password else user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.update(is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person. Email is the login; it is unique within an organisation (SCIM
+    uniqueness is per org, so a conflict never reveals another tenant's user).
+    Support staff have no org and use the Django admin."""
+
+    org = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="users"
+    )
+    email = models.EmailField(max_length=254)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    role = models.ForeignKey(Role, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
+    license_type = models.CharField(
+        max_length=20, choices=LicenseType.choices, default=LicenseType.RECORDER
+    )
+    manager = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
+    # A manager named (by SCIM) before they exist: linked when they arrive.
+    pending_manager_email = models.EmailField(blank=True)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="members")
+    # Identity-provider id (SCIM externalId) and ids in other systems
+    # ({"salesforce": "005…", "hubspot": "123", "zoom": "…"}).
+    external_id = models.CharField(max_length=255, blank=True, db_index=True)
+    external_ids = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False, help_text="Support staff: may use the Django admin.")
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), "org", name="user_email_unique_per_org"),
+            models.UniqueConstraint(
+                Lower("email"), condition=models.Q(org__isnull=True), name="staff_email_unique"
+            ),
+        ]
+        indexes = [models.Index(Lower("email"), name="user_email_lower_idx")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
+    @property
+    def initials(self) -> str:
+        parts = [p for p in (self.first_name, self.last_name) if p]
+        return "".join(p[0] for p in parts).upper() or self.email[:2].upper()
+
+    @property
+    def is_org_admin(self) -> bool:
+        return bool(self.org_id and self.role_id and self.role.is_admin)
+
+
+class PersonalApiToken(models.Model):
+    """A personal API token (public API, Zapier). Only a SHA-256 hash is stored;
+    the token is shown once when it is created."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="The first characters, to recognise a token.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrgManager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Tracker(models.Model):
+    """A word or topic Chorus listens for (a competitor, "Budget", "Pain"…)."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="trackers")
+    name = models.CharField(max_length=120)
+    keywords = models.JSONField(default=list, blank=True)
+
+    objects = OrgManager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint("org", "name", name="tracker_name_unique_per_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Engagement(models.Model):
+    """One customer interaction: a recorded meeting, a dialer call, an email or an
+    unrecorded meeting. ``source`` + ``external_id`` identify it in the system it
+    came from, so imports are idempotent."""
+
+    class Kind(models.TextChoices):
+        RECORDING = "recording", "Recording"
+        DIALER_CALL = "dialer_call", "Dialer call"
+        EMAIL = "email", "Email"
+        UNRECORDED_MEETING = "unrecorded_meeting", "Unrecorded Meeting"
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="engagements")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    title = models.CharField(max_length=500, blank=True, help_text="Empty for unscheduled meetings.")
+    started_at = models.DateTimeField()
+    duration_seconds = models.PositiveIntegerField(default=0)
+    owner = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="engagements")
+    source = models.CharField(max_length=64, help_text="Where it came from: zoom, five9, outreach, seed…")
+    external_id = models.CharField(max_length=255, blank=True)
+    recording_url = models.URLField(max_length=1000, blank=True)
+    recording_disabled = models.BooleanField(default=False, help_text="The user asked Chorus not to record.")
+    recording_notification_detected = models.BooleanField(
+        null=True, blank=True, help_text="Was a recording notification heard at the start? Unknown if empty."
+    )
+    transcript = models.TextField(blank=True)
+    next_steps = models.JSONField(default=list, blank=True)
+    summary = models.TextField(blank=True)
+    action_items = models.JSONField(default=list, blank=True)
+    crm_account_id = models.CharField(max_length=64, blank=True, db_index=True)
+    crm_opportunity_id = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgManager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["org", "-started_at"], name="engagement_org_started_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                "org", "source", "external_id",
+                condition=~models.Q(external_id=""),
+                name="engagement_source_id_unique_per_org",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_title
+
+    @property
+    def display_title(self) -> str:
+        return self.title or "Unscheduled Meeting"
+
+
+class Participant(models.Model):
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    engagement = models.ForeignKey(Engagement, on_delete=models.CASCADE, related_name="participants")
+    name = models.CharField(max_length=200, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    is_internal = models.BooleanField(default=False)
+    is_ignored = models.BooleanField(default=False)
+    is_blocklisted = models.BooleanField(default=False)
+
+    objects = OrgManager()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name or self.email
+
+
+class Moment(models.Model):
+    """A tracker hit: which tracker, when in the engagement, and what was said."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    engagement = models.ForeignKey(Engagement, on_delete=models.CASCADE, related_name="moments")
+    tracker = models.ForeignKey(Tracker, on_delete=models.CASCADE, related_name="moments")
+    at_seconds = models.PositiveIntegerField(default=0)
+    text = models.TextField(blank=True)
+    speaker = models.CharField(max_length=200, blank=True)
+
+    objects = OrgManager()
+
+    class Meta:
+        ordering = ["engagement", "at_seconds"]
+
+    def __str__(self) -> str:
+        return f"{self.tracker} @ {self.at_seconds}s"
+
+
+class AuditEvent(models.Model):
+    """Who changed which setting, when, from what to what (shown on the settings
+    pages and in the Django admin). Values of secrets are never recorded."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=100)
+    target = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = OrgManager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target}"

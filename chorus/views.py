@@ -1,0 +1,293 @@
+"""The settings console and the Recordings / Deals pages. Thin views: they take the
+org from ``request.user``, read through ``for_org`` and write through services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Max, Prefetch, Q
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views import View
+from django.views.generic import TemplateView
+
+from chorus import services
+from chorus.filters import RecordingFilter
+from chorus.forms import (
+    ApiTokenForm,
+    ComplianceForm,
+    DisplayAsForm,
+    EmailLoginForm,
+    OrganizationForm,
+    RoleCreateForm,
+)
+from chorus.models import AuditEvent, Engagement, Moment, Participant, PersonalApiToken, Role
+from chorus.tenancy import get_for_org_or_404
+
+
+class OrgMemberMixin(LoginRequiredMixin):
+    """Signed in and belonging to an organisation. Support staff without an org
+    work in the Django admin."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if request.user.org_id is None:
+            raise PermissionDenied("Support accounts have no organisation: use the Django admin.")
+        self.org = request.user.org
+        return super().dispatch(request, *args, **kwargs)
+
+
+class OrgAdminMixin(OrgMemberMixin):
+    """Admin-only settings pages answer 403 to everyone else."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and request.user.org_id and not request.user.is_org_admin:
+            raise PermissionDenied("Only Chorus admins can change these settings.")
+        return super().dispatch(request, *args, **kwargs)
+
+
+def form_errors_to(form, exc: ValidationError) -> None:
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    authentication_form = EmailLoginForm
+    redirect_authenticated_user = True
+
+
+def home(request):
+    if not request.user.is_authenticated:
+        return redirect("login")
+    if request.user.org_id is None and request.user.is_staff:
+        return redirect("admin:index")
+    return redirect("recordings")
+
+
+def settings_home(request):
+    if request.user.is_authenticated and request.user.is_org_admin:
+        return redirect("settings-integrations")
+    return redirect("settings-personal")
+
+
+# --- Recordings and Deals --------------------------------------------------------------
+
+
+class RecordingListView(OrgMemberMixin, TemplateView):
+    template_name = "chorus/recordings.html"
+    page_size = 25
+
+    def get_context_data(self, **kwargs):
+        base = Engagement.objects.for_org(self.org)
+        filterset = RecordingFilter(self.request.GET or None, queryset=base, org=self.org)
+        qs = (
+            (filterset.qs if filterset.is_bound else base)
+            .select_related("owner")
+            .annotate(participant_count=Count("participants", distinct=True))
+            .prefetch_related(
+                Prefetch("participants", queryset=Participant.objects.filter(is_internal=False), to_attr="externals"),
+                Prefetch("moments", queryset=Moment.objects.select_related("tracker"), to_attr="hits"),
+            )
+        )
+        page = Paginator(qs, self.page_size).get_page(self.request.GET.get("page"))
+        for engagement in page.object_list:
+            engagement.tracker_names = sorted({m.tracker.name for m in engagement.hits})
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        return super().get_context_data(filter=filterset, page=page, query=query.urlencode(), **kwargs)
+
+
+class RecordingDetailView(OrgMemberMixin, TemplateView):
+    template_name = "chorus/recording_detail.html"
+
+    def get_context_data(self, pk, **kwargs):
+        engagement = get_for_org_or_404(Engagement.objects.select_related("owner"), self.org, pk=pk)
+        return super().get_context_data(
+            engagement=engagement,
+            participants=engagement.participants.all(),
+            moments=engagement.moments.select_related("tracker"),
+            **kwargs,
+        )
+
+
+class DealListView(OrgMemberMixin, TemplateView):
+    """Deals are CRM opportunities with their conversations. Until a CRM is
+    connected and synced the list is empty and says how to fill it."""
+
+    template_name = "chorus/deals.html"
+
+    def get_context_data(self, **kwargs):
+        deals = (
+            Engagement.objects.for_org(self.org)
+            .exclude(crm_opportunity_id="")
+            .values("crm_opportunity_id", "crm_account_id")
+            .annotate(engagements=Count("id"), last_activity=Max("started_at"))
+            .order_by("-last_activity")[:200]
+        )
+        return super().get_context_data(deals=list(deals), **kwargs)
+
+
+# --- Organization Settings -------------------------------------------------------------
+
+
+class OrganizationSettingsView(OrgAdminMixin, View):
+    template_name = "chorus/settings_organization.html"
+
+    def render(self, form, display_form=None, editing=False, status=200):
+        ctx = {
+            "form": form,
+            "display_form": display_form or DisplayAsForm.for_org(self.org),
+            "editing_display_as": editing,
+            "org": self.org,
+            "audit": AuditEvent.objects.for_org(self.org).select_related("actor")[:10],
+        }
+        return render(self.request, self.template_name, ctx, status=status)
+
+    def get(self, request):
+        form = OrganizationForm(initial={"name": self.org.name, "email_domains": self.org.email_domains})
+        return self.render(form)
+
+    def post(self, request):
+        form = OrganizationForm(request.POST)
+        if form.is_valid():
+            try:
+                services.organization_update_settings(org=self.org, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                form_errors_to(form, exc)
+            else:
+                messages.success(request, "Organization settings saved.")
+                return redirect("settings-organization")
+        return self.render(form, status=400)
+
+
+class DisplayAsView(OrgAdminMixin, View):
+    """Meeting Recording Rules > Display As: edited in place with htmx (and as a
+    plain form post without JavaScript)."""
+
+    partial = "chorus/_display_as.html"
+
+    def get(self, request):
+        editing = request.GET.get("edit") == "1"
+        return render(request, self.partial, {"org": self.org, "display_form": DisplayAsForm.for_org(self.org),
+                                              "editing_display_as": editing})
+
+    def post(self, request):
+        form = DisplayAsForm(request.POST)
+        if form.is_valid():
+            try:
+                services.organization_update_settings(
+                    org=self.org, actor=request.user,
+                    notetaker_display_name=form.cleaned_data["notetaker_display_name"],
+                )
+            except ValidationError as exc:
+                form_errors_to(form, exc)
+            else:
+                if not request.htmx:
+                    messages.success(request, "The Notetaker name was saved.")
+                    return redirect("settings-organization")
+                return render(request, self.partial, {"org": self.org, "saved": True})
+        ctx = {"org": self.org, "display_form": form, "editing_display_as": True}
+        return render(request, self.partial, ctx, status=400 if not request.htmx else 200)
+
+
+# --- Roles and Permissions -------------------------------------------------------------
+
+
+class RoleListView(OrgAdminMixin, View):
+    template_name = "chorus/settings_roles.html"
+
+    def render(self, form, status=200):
+        roles = Role.objects.for_org(self.org).annotate(
+            member_count=Count("users", filter=Q(users__is_active=True))
+        )
+        return render(self.request, self.template_name, {"roles": roles, "form": form}, status=status)
+
+    def get(self, request):
+        return self.render(RoleCreateForm())
+
+    def post(self, request):
+        form = RoleCreateForm(request.POST)
+        if form.is_valid():
+            try:
+                role = services.role_create(org=self.org, name=form.cleaned_data["name"], actor=request.user)
+            except ValidationError as exc:
+                form_errors_to(form, exc)
+            else:
+                messages.success(request, f"Role “{role.name}” created. Identity providers can now assign it.")
+                return redirect("settings-role", pk=role.pk)
+        return self.render(form, status=400)
+
+
+class RoleDetailView(OrgAdminMixin, View):
+    template_name = "chorus/settings_role.html"
+    partial = "chorus/_compliance.html"
+
+    def context(self, role, form, saved=False):
+        return {
+            "role": role, "form": form, "saved": saved, "org": self.org,
+            "members": role.users.filter(is_active=True).order_by("first_name", "last_name")[:100],
+        }
+
+    def get(self, request, pk):
+        role = get_for_org_or_404(Role, self.org, pk=pk)
+        return render(request, self.template_name, self.context(role, ComplianceForm.for_role(role)))
+
+    def post(self, request, pk):
+        role = get_for_org_or_404(Role, self.org, pk=pk)
+        form = ComplianceForm.for_role(role, request.POST)
+        saved = False
+        if form.is_valid():
+            try:
+                role = services.role_update_compliance(role=role, actor=request.user, **form.cleaned_data)
+                saved = True
+                form = ComplianceForm.for_role(role)
+            except ValidationError as exc:
+                form_errors_to(form, exc)
+        template = self.partial if request.htmx else self.template_name
+        if saved and not request.htmx:
+            messages.success(request, f"Compliance settings for “{role.name}” saved.")
+            return redirect("settings-role", pk=role.pk)
+        status = 200 if saved or request.htmx else 400
+        return render(request, template, self.context(role, form, saved=saved), status=status)
+
+
+# --- Personal Settings -----------------------------------------------------------------
+
+
+class PersonalSettingsView(OrgMemberMixin, View):
+    template_name = "chorus/settings_personal.html"
+
+    def render(self, form, new_token=None, status=200):
+        tokens = PersonalApiToken.objects.for_org(self.org).filter(user=self.request.user, revoked_at__isnull=True)
+        ctx = {"form": form, "tokens": tokens, "new_token": new_token, "me": self.request.user}
+        return render(self.request, self.template_name, ctx, status=status)
+
+    def get(self, request):
+        return self.render(ApiTokenForm())
+
+    def post(self, request):
+        form = ApiTokenForm(request.POST)
+        if form.is_valid():
+            try:
+                _token, raw = services.api_token_create(user=request.user, name=form.cleaned_data["name"])
+            except ValidationError as exc:
+                form_errors_to(form, exc)
+            else:
+                # Shown once, on this response only; never stored in clear.
+                response = self.render(ApiTokenForm(), new_token=raw)
+                response["Cache-Control"] = "no-store"
+                return response
+        return self.render(form, status=400)
+
+
+class ApiTokenRevokeView(OrgMemberMixin, View):
+    def post(self, request, pk):
+        token = get_for_org_or_404(PersonalApiToken.objects.filter(user=request.user), self.org, pk=pk)
+        services.api_token_revoke(token=token)
+        messages.success(request, f"Token “{token.name}” revoked. Anything using it stops working now.")
+        return redirect(reverse("settings-personal") + "#api-tokens")
