@@ -165,6 +165,41 @@ OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
 # EmailBackend handles several accounts sharing one address.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 
+# Third parties: app credentials and base URLs, defaulting to the real services so
+# staging and tests can point them at local servers (HTTPS ones trusted through
+# REQUESTS_CA_BUNDLE). Every outbound client reads these.
+REQUESTS_CA_BUNDLE = env("REQUESTS_CA_BUNDLE", default="") or None
+SALESFORCE_LOGIN_URL = env("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com").rstrip("/")
+SALESFORCE_CLIENT_ID = env("SALESFORCE_CLIENT_ID", default="")
+SALESFORCE_CLIENT_SECRET = env("SALESFORCE_CLIENT_SECRET", default="")
+SALESFORCE_CANVAS_SECRET = env("SALESFORCE_CANVAS_SECRET", default="")
+HUBSPOT_AUTH_URL = env("HUBSPOT_AUTH_URL", default="https://app.hubspot.com").rstrip("/")
+HUBSPOT_API_URL = env("HUBSPOT_API_URL", default="https://api.hubapi.com").rstrip("/")
+HUBSPOT_CLIENT_ID = env("HUBSPOT_CLIENT_ID", default="")
+HUBSPOT_CLIENT_SECRET = env("HUBSPOT_CLIENT_SECRET", default="")
+MICROSOFT_AUTHORITY_URL = env("MICROSOFT_AUTHORITY_URL", default="https://login.microsoftonline.com").rstrip("/")
+MICROSOFT_CLIENT_ID = env("MICROSOFT_CLIENT_ID", default="")
+MICROSOFT_CLIENT_SECRET = env("MICROSOFT_CLIENT_SECRET", default="")
+DYNAMICS_ALLOWED_HOSTS = env.list("DYNAMICS_ALLOWED_HOSTS", default=["*.dynamics.com"])
+GOOGLE_OAUTH_URL = env("GOOGLE_OAUTH_URL", default="https://accounts.google.com").rstrip("/")
+GOOGLE_API_URL = env("GOOGLE_API_URL", default="https://www.googleapis.com").rstrip("/")
+GOOGLE_CLIENT_ID = env("GOOGLE_CLIENT_ID", default="")
+GOOGLE_CLIENT_SECRET = env("GOOGLE_CLIENT_SECRET", default="")
+ZOOM_OAUTH_URL = env("ZOOM_OAUTH_URL", default="https://zoom.us").rstrip("/")
+ZOOM_API_URL = env("ZOOM_API_URL", default="https://api.zoom.us/v2").rstrip("/")
+ZOOM_CLIENT_ID = env("ZOOM_CLIENT_ID", default="")
+ZOOM_CLIENT_SECRET = env("ZOOM_CLIENT_SECRET", default="")
+ZOOM_WEBHOOK_SECRET_TOKEN = env("ZOOM_WEBHOOK_SECRET_TOKEN", default="")
+SLACK_OAUTH_URL = env("SLACK_OAUTH_URL", default="https://slack.com").rstrip("/")
+SLACK_API_URL = env("SLACK_API_URL", default="https://slack.com/api/")
+SLACK_CLIENT_ID = env("SLACK_CLIENT_ID", default="")
+SLACK_CLIENT_SECRET = env("SLACK_CLIENT_SECRET", default="")
+SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", default="")
+GAINSIGHT_URL_TEMPLATE = env("GAINSIGHT_URL_TEMPLATE", default="https://{domain}.gainsightcloud.com")
+NOTETAKER_API_URL = env("NOTETAKER_API_URL", default="")
+NOTETAKER_API_KEY = env("NOTETAKER_API_KEY", default="")
+CLARI_FRAME_ORIGIN = env("CLARI_FRAME_ORIGIN", default="https://app.clari.com")
+
 # SSO settings live beside their code (plain settings modules, no Django imports).
 from sso.conf_saml import *  # noqa: E402,F403
 from sso.conf_scim import *  # noqa: E402,F403
