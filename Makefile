@@ -34,6 +34,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 migrate: venv
 	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py collectstatic --noinput -v 0
 
 run: setup
 	@$(PY) manage.py seed_demo

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from chorus.tests.factories import OrganizationFactory, UserFactory, role
@@ -34,3 +36,31 @@ def admin_client(client, admin_user):
 def rep_client(client, rep_user):
     client.force_login(rep_user)
     return client
+
+
+# --- Browser tests ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    # Playwright's sync API runs an event loop in this thread; the ORM calls that
+    # tests make around it are still synchronous and safe.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    from chorus.tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(_browser, live_server):
+    """A fresh browser context (no cookies) and page for each test."""
+    context = _browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900})
+    context.set_default_timeout(10_000)
+    pg = context.new_page()
+    yield pg
+    context.close()

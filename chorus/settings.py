@@ -5,6 +5,7 @@ environment (django-environ). The defaults give the embedded set-up: a SQLite fi
 and django-q2's ORM broker, so `make run` needs no other service.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -91,6 +92,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # failing, and take the write lock at BEGIN so claims never deadlock.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+    # Tests use a file too (not shared-cache memory, which has table locks that
+    # ignore the timeout), so concurrency tests see real SQLite locking.
+    # One file per test process, so parallel runs never share (or delete) one.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")
     )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -89,6 +89,7 @@ class RecordingListView(OrgMemberMixin, TemplateView):
             (filterset.qs if filterset.is_bound else base)
             .select_related("owner")
             .annotate(participant_count=Count("participants", distinct=True))
+            .order_by("-started_at", "-id")
             .prefetch_related(
                 Prefetch("participants", queryset=Participant.objects.filter(is_internal=False), to_attr="externals"),
                 Prefetch("moments", queryset=Moment.objects.select_related("tracker"), to_attr="hits"),
