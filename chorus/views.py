@@ -262,11 +262,17 @@ class RoleDetailView(OrgAdminMixin, View):
 
 class PersonalSettingsView(OrgMemberMixin, View):
     template_name = "chorus/settings_personal.html"
+    NEW_TOKEN_KEY = "new_api_token"
 
-    def render(self, form, new_token=None, status=200):
+    def render(self, form, status=200):
         tokens = PersonalApiToken.objects.for_org(self.org).filter(user=self.request.user, revoked_at__isnull=True)
+        # The raw token is shown once: on the page right after it was made.
+        new_token = self.request.session.pop(self.NEW_TOKEN_KEY, None)
         ctx = {"form": form, "tokens": tokens, "new_token": new_token, "me": self.request.user}
-        return render(self.request, self.template_name, ctx, status=status)
+        response = render(self.request, self.template_name, ctx, status=status)
+        if new_token:
+            response["Cache-Control"] = "no-store"
+        return response
 
     def get(self, request):
         return self.render(ApiTokenForm())
@@ -279,10 +285,10 @@ class PersonalSettingsView(OrgMemberMixin, View):
             except ValidationError as exc:
                 form_errors_to(form, exc)
             else:
-                # Shown once, on this response only; never stored in clear.
-                response = self.render(ApiTokenForm(), new_token=raw)
-                response["Cache-Control"] = "no-store"
-                return response
+                # Post/redirect/get, so a reload cannot make a second token; the
+                # value waits in the server-side session only until that GET.
+                request.session[self.NEW_TOKEN_KEY] = raw
+                return redirect(reverse("settings-personal") + "#api-tokens")
         return self.render(form, status=400)
 
 

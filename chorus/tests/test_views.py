@@ -211,11 +211,14 @@ def test_standard_package_cannot_enable_noncompliant_deletion(admin_client, org)
 
 def test_personal_api_token_is_shown_once(admin_client, admin_user):
     response = admin_client.post("/settings/personal/", {"name": "Zapier"})
-    body = response.content.decode()
+    assert response.status_code == 302
+    page = admin_client.get(response.url)
+    body = page.content.decode()
     token = PersonalApiToken.objects.get(user=admin_user)
     raw = body.split('data-testid="new-token">')[1].split("<")[0]
-    assert raw.startswith(token.prefix) and response["Cache-Control"] == "no-store"
+    assert raw.startswith(token.prefix) and page["Cache-Control"] == "no-store"
     assert raw not in admin_client.get("/settings/personal/").content.decode()
+    assert "new_api_token" not in admin_client.session
     assert admin_client.post("/settings/personal/", {"name": ""}).status_code == 400
 
 
