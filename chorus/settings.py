@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "django_q",
     "chorus",
     "integrations",
+    "integrations.conferencing",
+    "integrations.storage",
     "crm",
     "dialers",
     "sso",

@@ -1,0 +1,3 @@
+"""Conferencing URLs, mounted at /integrations/ (Zoom webhook, OAuth callbacks)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Custom Media Bucket URLs, mounted at /settings/integrations/bucket/."""
+
+urlpatterns: list = []
