@@ -162,6 +162,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"xmlschema": {"level": "WARNING"}, "saml2": {"level": "WARNING"}},
 }
 
 # Outbox (deliveries to other systems).

@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from chorus import services
 from chorus.models import AuditEvent, Organization, PersonalApiToken, Role
 from chorus.tests.factories import (
     EngagementFactory,
@@ -11,7 +12,6 @@ from chorus.tests.factories import (
     UserFactory,
     role,
 )
-from chorus import services
 
 ADMIN_PAGES = ["/settings/integrations/", "/settings/organization/", "/settings/roles/", "/settings/sso/"]
 MEMBER_PAGES = ["/recordings/", "/deals/", "/settings/personal/"]
@@ -151,11 +151,12 @@ def test_recording_detail_shows_the_conversation(admin_client, org):
 
 
 def test_organization_settings_save_and_reject_bad_domains(admin_client, org):
-    response = admin_client.post("/settings/organization/", {"name": "Acme", "email_domains": "acme.example, not a domain/"})
+    url = "/settings/organization/"
+    response = admin_client.post(url, {"name": "Acme", "email_domains": "acme.example, not a domain/"})
     assert response.status_code == 400 and "is not an email domain" in response.content.decode()
     org.refresh_from_db()
     assert org.email_domains == ["acme.example"]
-    response = admin_client.post("/settings/organization/", {"name": "Acme Corp", "email_domains": "acme.example acme.io"})
+    response = admin_client.post(url, {"name": "Acme Corp", "email_domains": "acme.example acme.io"})
     assert response.status_code == 302
     org.refresh_from_db()
     assert org.name == "Acme Corp" and org.email_domains == ["acme.example", "acme.io"]
