@@ -57,7 +57,8 @@ def main() -> None:
         orgs = [services.organization_create(slug=f"bench-{i}", name=f"Bench {i}") for i in range(args.orgs)]
         per_org = args.deliveries // args.orgs
         Delivery.objects.bulk_create(
-            [Delivery(org=o, target="bench", kind="task", idempotency_key=f"k{i}") for o in orgs for i in range(per_org)],
+            [Delivery(org=o, target="bench", kind="task", idempotency_key=f"k{i}")
+             for o in orgs for i in range(per_org)],
             batch_size=2000,
         )
         total = per_org * args.orgs
