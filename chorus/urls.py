@@ -27,6 +27,7 @@ urlpatterns = [
     path("settings/sso/", SsoSettingsView.as_view(), name="settings-sso"),
     path("admin/", admin.site.urls),
     path("api/scim/v2/", include("sso.scim_urls")),
+    path("integrations/", include("crm.urls")),
     path("integrations/", include("integrations.conferencing.urls")),
     path("settings/integrations/bucket/", include("integrations.storage.urls")),
     path("", include("sso.saml_urls")),

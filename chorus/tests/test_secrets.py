@@ -2,6 +2,7 @@
 never logged, and key rotation works."""
 
 import io
+import os
 import logging
 
 import pytest
@@ -100,3 +101,16 @@ def test_missing_key_gives_a_clear_error_not_garbage(conn, settings):
     settings.CHORUS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     with pytest.raises(ImproperlyConfigured, match="rotate_secrets"):
         Connection.objects.get(pk=conn.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_canary_is_absent_from_the_committed_database_file(org):
+    """Committed to disk (the SQLite file and its write-ahead log), the secret is
+    only ciphertext."""
+    Connection.objects.create(org=org, provider="five9", secrets={"auth_secret": CANARY})
+    path = connection.settings_dict["NAME"]
+    if connection.vendor != "sqlite" or not isinstance(path, str) or "memory" in path:
+        pytest.skip("reads the SQLite file directly")
+    blobs = b"".join(open(p, "rb").read() for p in (path, path + "-wal") if os.path.exists(p))
+    assert b"five9" in blobs  # the row is really there…
+    assert CANARY.encode() not in blobs  # …but not the secret
