@@ -30,5 +30,6 @@ urlpatterns = [
     path("integrations/", include("crm.urls")),
     path("integrations/", include("integrations.conferencing.urls")),
     path("settings/integrations/bucket/", include("integrations.storage.urls")),
+    path("settings/integrations/dialers/", include("dialers.urls")),
     path("", include("sso.saml_urls")),
 ]

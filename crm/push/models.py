@@ -1,0 +1,1 @@
+"""Models of CRM Objects Creation (imported by crm/models.py so Django finds them)."""

@@ -1,0 +1,3 @@
+"""Dialer URLs, mounted at /settings/integrations/dialers/."""
+
+urlpatterns: list = []
