@@ -85,3 +85,24 @@ class UsedAssertion(models.Model):
 
     def __str__(self) -> str:
         return self.assertion_id
+
+
+class ScimSettings(models.Model):
+    """Whether the organisation's admin has turned SCIM provisioning on. Support
+    must first activate the feature (``Organization.scim_provisioning_allowed``,
+    seed: "Before you configure provisioning you must reach out to the Chorus
+    support team"); provisioning works only while both are true."""
+
+    org = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="scim_settings")
+    enabled = models.BooleanField("SCIM provisioning enabled", default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    objects = OrgManager()
+
+    class Meta:
+        verbose_name = "SCIM settings"
+        verbose_name_plural = "SCIM settings"
+
+    def __str__(self) -> str:
+        return f"{self.org} · SCIM {'on' if self.enabled else 'off'}"
