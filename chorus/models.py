@@ -175,6 +175,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Identity-provider id (SCIM externalId) and ids in other systems
     # ({"salesforce": "005…", "hubspot": "123", "zoom": "…"}).
     external_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # SCIM userName when the identity provider's differs from the email (an Azure
+    # UPN); NULL means userName is the email.
+    scim_username = models.CharField("SCIM userName", max_length=255, null=True, blank=True)
     external_ids = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="Support staff: may use the Django admin.")
@@ -193,8 +196,13 @@ class User(AbstractBaseUser, PermissionsMixin):
             models.UniqueConstraint(
                 Lower("email"), condition=models.Q(org__isnull=True), name="staff_email_unique"
             ),
+            models.UniqueConstraint(Lower("scim_username"), "org", name="user_scim_username_unique_per_org"),
         ]
-        indexes = [models.Index(Lower("email"), name="user_email_lower_idx")]
+        indexes = [
+            models.Index(Lower("email"), name="user_email_lower_idx"),
+            # SCIM: "who was waiting for this manager?" on every user created.
+            models.Index(Lower("pending_manager_email"), "org", name="user_pending_manager_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.email

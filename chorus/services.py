@@ -260,3 +260,207 @@ def api_token_authenticate(*, raw: str) -> PersonalApiToken | None:
     if token is not None:
         PersonalApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return token
+
+
+# --- Provisioning (SCIM) ---------------------------------------------------------------
+
+
+class ProvisioningConflict(Exception):
+    """Another user or team of the same organisation already holds this value. The
+    message names only the value the caller sent, never the other record."""
+
+
+def role_find(*, org: Organization, name: str) -> Role | None:
+    """An existing role of ``org`` by name, case-insensitively. Provisioning never
+    creates roles: the seed asks admins to create custom roles in Chorus first."""
+    name = " ".join((name or "").split())
+    return Role.objects.for_org(org).filter(name__iexact=name).first() if name else None
+
+
+def user_pks_with_username(*, org: Organization, username: str):
+    """The ids of the users whose SCIM userName is ``username`` (case-insensitive):
+    their stored userName, or their email when none is stored. A UNION of two
+    look-ups on the LOWER(...) expression indexes, because an ``OR`` of the two makes
+    SQLite and PostgreSQL scan the organisation's users."""
+    from django.db.models.functions import Lower
+
+    value = username.lower()
+    base = User.objects.for_org(org).order_by()
+    by_username = base.alias(u=Lower("scim_username")).filter(u=value).values("pk")
+    by_email = base.alias(e=Lower("email")).filter(scim_username__isnull=True, e=value).values("pk")
+    return by_username.union(by_email, all=True)
+
+
+def _username_taken(*, org: Organization, username: str, exclude_pk: int | None) -> bool:
+    qs = User.objects.for_org(org).filter(pk__in=user_pks_with_username(org=org, username=username))
+    return qs.exclude(pk=exclude_pk).exists() if exclude_pk else qs.exists()
+
+
+def _check_identity_free(*, org: Organization, email: str | None, username: str | None,
+                         exclude_pk: int | None = None) -> None:
+    from django.db.models.functions import Lower
+
+    others = User.objects.for_org(org).exclude(pk=exclude_pk) if exclude_pk else User.objects.for_org(org)
+    if email and others.alias(e=Lower("email")).filter(e=email.lower()).exists():
+        raise ProvisioningConflict(f"A user with the email {email} already exists.")
+    if username and _username_taken(org=org, username=username, exclude_pk=exclude_pk):
+        raise ProvisioningConflict(f"A user with the userName {username} already exists.")
+
+
+def _scim_username(*, email: str, username: str | None) -> str | None:
+    """``None`` when the userName is the email (the common case), so look-ups use
+    the email index and a later email change keeps them in step."""
+    username = (username or "").strip()
+    return None if not username or username.lower() == email.lower() else username
+
+
+@transaction.atomic
+def user_provision(*, org: Organization, email: str, username: str | None = None,
+                   first_name: str = "", last_name: str = "", title: str = "",
+                   external_id: str = "", is_active: bool = True, role: Role | None = None,
+                   license_type: str | None = None) -> User:
+    """Create a user from the identity provider. Unlike ``user_create_or_update`` an
+    existing email is a conflict: the IdP must link by filtering first, otherwise
+    two IdP identities would silently share one Chorus account."""
+    email = User.objects.normalize_email(email.strip())
+    _check_identity_free(org=org, email=email, username=username)
+    if license_type and license_type not in LicenseType.values:
+        raise ValidationError({"license_type": f"Licence type must be one of {', '.join(LicenseType.values)}."})
+    user = User(
+        org=org, email=email, scim_username=_scim_username(email=email, username=username),
+        first_name=first_name[:150], last_name=last_name[:150], title=title[:200],
+        external_id=external_id[:255], is_active=is_active,
+        role=role or Role.objects.for_org(org).get(name="Rep (AE/Other)"),
+        license_type=license_type or LicenseType.RECORDER,
+    )
+    user.set_unusable_password()
+    user.save()
+    _link_reports_waiting_for(user=user)
+    return user
+
+
+def _link_reports_waiting_for(*, user: User) -> None:
+    """``user_link_pending_reports`` compares with ``__iexact`` (a scan of the org's
+    users); the indexed check first keeps provisioning flat as the org grows."""
+    from django.db.models.functions import Lower
+
+    waiting = User.objects.for_org(user.org).alias(p=Lower("pending_manager_email")).filter(p=user.email.lower())
+    if waiting.exists():
+        user_link_pending_reports(manager=user)
+
+
+def user_set_manager_by_email(*, user: User, manager_email: str) -> User:
+    """``user_set_manager_email`` with the manager found through the LOWER(email)
+    index; an unknown email is kept until that manager is provisioned."""
+    from django.db.models.functions import Lower
+
+    manager_email = (manager_email or "").strip()
+    if not manager_email:
+        return user_set_manager(user=user, manager=None)
+    manager = User.objects.for_org(user.org).alias(e=Lower("email")).filter(e=manager_email.lower()).first()
+    if manager is None:
+        user.manager, user.team, user.pending_manager_email = None, None, manager_email
+        user.save(update_fields=["manager", "team", "pending_manager_email"])
+        return user
+    return user_set_manager(user=user, manager=manager)
+
+
+@transaction.atomic
+def user_update_profile(*, user: User, email: str | None = None, username: str | None = None,
+                        first_name: str | None = None, last_name: str | None = None,
+                        title: str | None = None, external_id: str | None = None,
+                        role: Role | None = None, license_type: str | None = None) -> User:
+    """Apply the identity provider's attributes; ``None`` leaves a field as it is.
+    A new email links the reports that were waiting for it as their manager."""
+    new_email = User.objects.normalize_email(email.strip()) if email is not None else user.email
+    new_username = username if username is not None else (user.scim_username or user.email)
+    _check_identity_free(
+        org=user.org,
+        email=new_email if new_email.lower() != user.email.lower() else None,
+        username=new_username if new_username.lower() != (user.scim_username or user.email).lower() else None,
+        exclude_pk=user.pk,
+    )
+    if license_type and license_type not in LicenseType.values:
+        raise ValidationError({"license_type": f"Licence type must be one of {', '.join(LicenseType.values)}."})
+    email_changed = new_email.lower() != user.email.lower()
+    fields: dict[str, Any] = {
+        "email": new_email,
+        "scim_username": _scim_username(email=new_email, username=new_username),
+    }
+    for name, value, limit in (("first_name", first_name, 150), ("last_name", last_name, 150),
+                               ("title", title, 200), ("external_id", external_id, 255)):
+        if value is not None:
+            fields[name] = value[:limit]
+    if role is not None:
+        fields["role"] = role
+    if license_type:
+        fields["license_type"] = license_type
+    changed = _apply_changes(user, fields=fields)
+    if changed:
+        user.save(update_fields=list(changed))
+    if email_changed:
+        _link_reports_waiting_for(user=user)
+    return user
+
+
+def user_set_active(*, user: User, is_active: bool) -> User:
+    """Deactivation keeps everything (recordings, role, team, manager) and only
+    stops sign-in: the auth backends refuse inactive users and their sessions end
+    on the next request. Reactivation restores the same account."""
+    if user.is_active != is_active:
+        user.is_active = is_active
+        user.save(update_fields=["is_active"])
+        audit_record(org=user.org, actor=None, action="user.reactivated" if is_active else "user.deactivated",
+                     target=user.email)
+    return user
+
+
+@transaction.atomic
+def user_delete(*, user: User) -> None:
+    """The IdP deleted the user (JumpCloud's Test Connection user, Entra after its
+    soft-delete period). Their recordings stay with the organisation, unowned."""
+    audit_record(org=user.org, actor=None, action="user.deleted", target=user.email)
+    user.delete()
+
+
+def team_create(*, org: Organization, name: str, external_id: str = "") -> Team:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError({"name": "A team needs a name."})
+    if Team.objects.for_org(org).filter(name__iexact=name).exists():
+        raise ProvisioningConflict(f"A team named {name} already exists.")
+    return Team.objects.create(org=org, name=name[:200], external_id=(external_id or "")[:255])
+
+
+def team_update(*, team: Team, name: str | None = None, external_id: str | None = None) -> Team:
+    fields: dict[str, Any] = {}
+    if name is not None:
+        name = " ".join(name.split())
+        if not name:
+            raise ValidationError({"name": "A team needs a name."})
+        if Team.objects.for_org(team.org).filter(name__iexact=name).exclude(pk=team.pk).exists():
+            raise ProvisioningConflict(f"A team named {name} already exists.")
+        fields["name"] = name[:200]
+    if external_id is not None:
+        fields["external_id"] = external_id[:255]
+    changed = _apply_changes(team, fields=fields)
+    if changed:
+        team.save(update_fields=list(changed))
+    return team
+
+
+@transaction.atomic
+def team_set_members(*, team: Team, users: list[User]) -> Team:
+    """Make ``users`` the members of ``team``. A user is in one team at a time, so
+    joining this team moves them out of their previous one."""
+    if any(u.org_id != team.org_id for u in users):
+        raise ValidationError({"members": "Members must belong to the team's organisation."})
+    keep = {u.pk for u in users}
+    User.objects.for_org(team.org).filter(team=team).exclude(pk__in=keep).update(team=None)
+    User.objects.for_org(team.org).filter(pk__in=keep).update(team=team)
+    return team
+
+
+def team_delete(*, team: Team) -> None:
+    """Members stay; they are simply no longer in a team."""
+    team.delete()

@@ -1,0 +1,576 @@
+"""SCIM 2.0 adapters (django-scim2) for Chorus users and teams.
+
+The adapters translate between SCIM documents and ``chorus.services``; they hold no
+business rules. Every request body — POST, PUT and each PATCH operation — is first
+folded into one canonical *state* dict, because identity providers spell the same
+change in many ways:
+
+* Okta: custom attributes under ``urn:ietf:params:scim:schemas:core:2.0:User`` (bare
+  keys, URN-prefixed keys, or a nested object), no-path ``replace`` with
+  ``{"active": false}``.
+* Azure / Entra: capitalised ops (``Replace``), ``"active": "False"`` strings, paths
+  such as ``emails[type eq "work"].value``, no-path replace with dotted
+  (``name.givenName``) or URN-qualified keys, the enterprise ``manager`` as a bare id.
+* JumpCloud: repeated member adds, member removal by value list.
+
+A PATCH is applied to the state of the stored object, and only the attributes whose
+value changed reach the services, all inside one transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+from urllib.parse import urljoin
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.urls import reverse
+from django_scim import exceptions
+from django_scim.adapters import SCIMGroup, SCIMUser
+from scim2_filter_parser import ast as fast
+from scim2_filter_parser.lexer import SCIMLexer
+from scim2_filter_parser.parser import SCIMParser, SCIMParserError
+
+from chorus import services
+from chorus.models import LicenseType, Team, User
+from sso.scim_filters import CORE_GROUP, CORE_USER, ENTERPRISE_USER, TEAM_ID_PREFIX
+
+PATCH_OPS = ("add", "replace", "remove")
+BOOL_STRINGS = {"true": True, "false": False}
+_PATH_RE = re.compile(r"^([A-Za-z][\w-]*)(?:\[(.+)\])?(?:\.([A-Za-z$][\w$-]*))?$")
+_URN_OBJECT = "@urn"
+
+ROLE_MISSING = (
+    "The Chorus role “{name}” does not exist in this organisation. Create it in Chorus under "
+    "Settings > Roles and Permissions first, then provision the user again."
+)
+LICENSE_INVALID = "chorus_license_type must be one of: recorder, listener."
+EMAIL_MISSING = "A user needs an email address: send emails (or a userName that is an email address)."
+
+
+def base_location(request=None, *args, **kwargs) -> str:
+    """``BASE_LOCATION_GETTER``: resource locations use the public base URL."""
+    return settings.CHORUS_BASE_URL
+
+
+def bad_value(detail: str) -> exceptions.BadRequestError:
+    return exceptions.BadRequestError(detail, scim_type="invalidValue")
+
+
+def bad_syntax(detail: str) -> exceptions.BadRequestError:
+    return exceptions.BadRequestError(detail, scim_type="invalidSyntax")
+
+
+# --- Value filters inside PATCH paths (members[value eq "1"]) -------------------------
+
+
+def _parse_filter(expression: str):
+    try:
+        return SCIMParser().parse(SCIMLexer().tokenize(expression))
+    except (SCIMParserError, ValueError, AttributeError, TypeError) as exc:
+        raise exceptions.BadRequestError("The path filter could not be parsed.", scim_type="invalidPath") from exc
+
+
+def _lookup(item: dict, name: str) -> Any:
+    for key, value in item.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def _matches(node, item: dict) -> bool:
+    """Evaluate a parsed value filter against one multi-valued item."""
+    if isinstance(node, fast.Filter):
+        result = _matches(node.expr, item)
+        return not result if node.negated else result
+    if isinstance(node, fast.LogExpr):
+        left, right = _matches(node.expr1, item), _matches(node.expr2, item)
+        return (left and right) if node.op.lower() == "and" else (left or right)
+    if isinstance(node, fast.AttrExpr):
+        path = node.attr_path
+        name = path.sub_attr.value if path.sub_attr else path.attr_name
+        actual = _lookup(item, name)
+        op = node.value.lower()
+        if op == "pr":
+            return actual not in (None, "", [])
+        expected = node.comp_value.value if node.comp_value else None
+        a, e = str(actual).lower(), str(expected).lower()
+        return {
+            "eq": a == e, "ne": a != e, "co": e in a, "sw": a.startswith(e), "ew": a.endswith(e),
+        }.get(op, False) if actual is not None else op == "ne"
+    return False
+
+
+def _equalities(node) -> dict:
+    """``type eq "work"`` → ``{"type": "work"}``: the item an add creates when none matches."""
+    if isinstance(node, fast.Filter):
+        return _equalities(node.expr)
+    if isinstance(node, fast.LogExpr) and node.op.lower() == "and":
+        return {**_equalities(node.expr1), **_equalities(node.expr2)}
+    if isinstance(node, fast.AttrExpr) and node.value.lower() == "eq" and node.comp_value:
+        path = node.attr_path
+        return {path.sub_attr.value if path.sub_attr else path.attr_name: node.comp_value.value}
+    return {}
+
+
+# --- The shared adapter machinery -----------------------------------------------------
+
+
+class _StateMixin:
+    """Folds SCIM documents and PATCH operations into a canonical state dict."""
+
+    CORE_URN = ""
+    # lower-case attribute name → canonical name, per schema URN
+    ATTRIBUTES: dict[str, dict[str, str]] = {}
+    MULTI_VALUED: frozenset[str] = frozenset()
+    COMPLEX: frozenset[str] = frozenset()
+    # Echoed back by IdPs in PUT bodies: accepted and ignored.
+    READ_ONLY = frozenset({"id", "meta", "schemas", "groups", "displayName"})
+    # Attributes a PUT clears when its body leaves them out.
+    PUT_CLEARS: frozenset[str] = frozenset()
+
+    def _target(self, path: str) -> tuple | None:
+        """``(attr, filter, sub)`` for a path, ``(_URN_OBJECT, urn)`` for a bare
+        schema URN (a nested object), ``None`` for attributes we do not keep."""
+        text = path.strip()
+        namespace = self.CORE_URN
+        for urn in self.ATTRIBUTES:
+            if text.lower() == urn.lower():
+                return (_URN_OBJECT, urn)
+            if text.lower().startswith(urn.lower() + ":"):
+                namespace, text = urn, text[len(urn) + 1:]
+                break
+        else:
+            if text.lower().startswith("urn:"):
+                return None
+        match = _PATH_RE.match(text)
+        if not match:
+            raise exceptions.BadRequestError(f"Invalid path '{path}'.", scim_type="invalidPath")
+        attr, flt, sub = match.groups()
+        canonical = self.ATTRIBUTES[namespace].get(attr.lower())
+        if canonical is None:
+            return None
+        return canonical, flt, sub
+
+    def _apply(self, state: dict, op: Any, path: Any, value: Any) -> None:
+        op = str(op or "").lower()
+        if op not in PATCH_OPS:
+            raise bad_syntax(f"Unknown PATCH op '{op}'.")
+        if not path:
+            if op == "remove":
+                raise exceptions.BadRequestError("A remove operation needs a path.", scim_type="noTarget")
+            if not isinstance(value, dict):
+                raise bad_syntax("A PATCH operation without a path needs an object value.")
+            for key, item in value.items():
+                self._apply_path(state, op, key, item)
+            return
+        if not isinstance(path, str):
+            raise exceptions.BadRequestError("path must be a string.", scim_type="invalidPath")
+        self._apply_path(state, op, path, value)
+
+    def _apply_path(self, state: dict, op: str, path: str, value: Any) -> None:
+        target = self._target(path)
+        if target is None:
+            return
+        if target[0] == _URN_OBJECT:
+            if op == "remove" or not isinstance(value, dict):
+                raise bad_value(f"{target[1]} must be an object.")
+            for key, item in value.items():
+                self._apply_path(state, op, f"{target[1]}:{key}", item)
+            return
+        attr, flt, sub = target
+        if attr in self.READ_ONLY:
+            return
+        if attr in self.MULTI_VALUED:
+            state[attr] = self._apply_multi(list(state.get(attr) or []), op, flt, sub, value)
+        elif attr in self.COMPLEX:
+            current = state.get(attr)
+            current = dict(current) if isinstance(current, dict) else ({"value": current} if current else {})
+            if sub:
+                if op == "remove":
+                    current.pop(sub, None)
+                else:
+                    current[sub] = value
+                state[attr] = current or None
+            elif op == "remove" or value in (None, ""):
+                state[attr] = None
+            elif isinstance(value, dict):
+                state[attr] = {**current, **value}
+            else:
+                state[attr] = value
+        else:
+            state[attr] = None if op == "remove" else value
+
+    @staticmethod
+    def _apply_multi(items: list, op: str, flt: str | None, sub: str | None, value: Any) -> list:
+        items = [dict(i) if isinstance(i, dict) else {"value": i} for i in items]
+        if flt:
+            node = _parse_filter(flt)
+            matched = [i for i in items if _matches(node, i)]
+            if op == "remove":
+                if sub:
+                    for item in matched:
+                        item.pop(sub, None)
+                    return items
+                return [i for i in items if not any(i is m for m in matched)]
+            if not matched:
+                matched = [_equalities(node)]
+                items.append(matched[0])
+            for item in matched:
+                if sub:
+                    item[sub] = value
+                elif isinstance(value, dict):
+                    item.update(value)
+                else:
+                    raise bad_value("A filtered path without a sub-attribute needs an object value.")
+            return items
+        if sub:
+            if op == "remove":
+                for item in items:
+                    item.pop(sub, None)
+            else:
+                items = items or [{}]
+                for item in items:
+                    item[sub] = value
+            return items
+        values = value if isinstance(value, list) else ([] if value in (None, "") else [value])
+        values = [v if isinstance(v, dict) else {"value": v} for v in values]
+
+        def same(a: dict, b: dict) -> bool:
+            return str(_lookup(a, "value")) == str(_lookup(b, "value"))
+
+        if op == "replace":
+            return values
+        if op == "add":
+            for v in values:
+                if not any(same(v, i) for i in items):
+                    items.append(v)
+            return items
+        if not values:
+            return []
+        return [i for i in items if not any(same(v, i) for v in values)]
+
+    def state_from_document(self, document: Any) -> dict:
+        if not isinstance(document, dict):
+            raise bad_syntax("The request body must be a JSON object.")
+        state: dict = {}
+        for key, value in document.items():
+            self._apply_path(state, "add", key, value)
+        return state
+
+    def handle_operations(self, operations: Any) -> None:
+        if not isinstance(operations, list) or not operations:
+            raise bad_syntax("A PATCH request needs an Operations list.")
+        before = self.current_state()
+        state = copy.deepcopy(before)
+        for operation in operations:
+            if not isinstance(operation, dict):
+                raise bad_syntax("Each PATCH operation must be an object.")
+            self._apply(state, _lookup(operation, "op"), _lookup(operation, "path"), _lookup(operation, "value"))
+        changed = {k for k in set(state) | set(before) if state.get(k) != before.get(k)}
+        if changed:
+            self.commit(state, changed)
+
+    def from_dict(self, d: dict, *, replace: bool = False) -> None:
+        """POST (``replace=False`` on a new object) and PUT (``replace=True``)."""
+        state = self.state_from_document(d)
+        self.commit(state, set(state) | (self.PUT_CLEARS if replace else set()))
+
+    def current_state(self) -> dict:
+        raise NotImplementedError
+
+    def commit(self, state: dict, keys: set[str]) -> None:
+        raise NotImplementedError
+
+    @property
+    def org(self):
+        return self.request.scim_org
+
+    def ref(self, url_name: str, pk: Any) -> str:
+        return urljoin(base_location(), reverse(url_name, kwargs={"uuid": str(pk)}))
+
+
+def _string(state: dict, key: str, *, required: bool = False) -> str:
+    value = state.get(key)
+    if value is None:
+        if required:
+            raise bad_value(f"{key} is required.")
+        return ""
+    if not isinstance(value, str):
+        raise bad_value(f"{key} must be a string.")
+    value = value.strip()
+    if required and not value:
+        raise bad_value(f"{key} is required.")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    """Entra sends ``"True"`` / ``"False"`` strings for booleans."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in BOOL_STRINGS:
+        return BOOL_STRINGS[value.strip().lower()]
+    raise bad_value("active must be true or false.")
+
+
+def _manager_id(value: Any) -> str | None:
+    """Enterprise ``manager`` as ``{"value": id}``, a bare id, or empty to clear."""
+    if isinstance(value, dict):
+        value = _lookup(value, "value")
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise bad_value("manager must be {\"value\": \"<user id>\"}, a user id, or empty.")
+    return str(value).strip() or None
+
+
+# --- Users ------------------------------------------------------------------------------
+
+
+class ScimUser(_StateMixin, SCIMUser):
+    id_field = "id"
+    url_name = "scim:users"
+    resource_type = "User"
+    CORE_URN = CORE_USER
+    ATTRIBUTES = {
+        CORE_USER: {name.lower(): name for name in (
+            "userName", "name", "displayName", "emails", "title", "active", "externalId",
+            "chorus_role", "chorus_license_type", "manager_email", "id", "meta", "schemas", "groups",
+        )},
+        ENTERPRISE_USER: {"manager": "manager"},
+    }
+    MULTI_VALUED = frozenset({"emails"})
+    COMPLEX = frozenset({"name", "manager"})
+    # PUT replaces the profile the IdP owns; the Chorus-side role, licence, manager and
+    # status change only when the IdP sends them (many IdPs do not map them at all).
+    PUT_CLEARS = frozenset({"name", "title", "externalId"})
+
+    def current_state(self) -> dict:
+        user: User = self.obj
+        state: dict[str, Any] = {
+            "userName": user.scim_username or user.email,
+            "emails": [{"value": user.email, "type": "work"}],
+            "active": user.is_active,
+            "chorus_license_type": user.license_type,
+            "chorus_role": user.role.name if user.role_id else None,
+        }
+        name = {k: v for k, v in (("givenName", user.first_name), ("familyName", user.last_name)) if v}
+        state["name"] = name or None
+        state["title"] = user.title or None
+        state["externalId"] = user.external_id or None
+        state["manager_email"] = (user.manager.email if user.manager_id else user.pending_manager_email) or None
+        state["manager"] = {"value": str(user.manager_id)} if user.manager_id else None
+        return state
+
+    @staticmethod
+    def _email(state: dict, username: str) -> str | None:
+        emails = [e for e in state.get("emails") or [] if isinstance(e, dict) and _lookup(e, "value")]
+        chosen = (
+            next((e for e in emails if _lookup(e, "primary") in (True, "true", "True")), None)
+            or next((e for e in emails if str(_lookup(e, "type")).lower() == "work"), None)
+            or (emails[0] if emails else None)
+        )
+        email = str(_lookup(chosen, "value")).strip() if chosen else ""
+        if not email and "@" in username:
+            email = username
+        if not email:
+            return None
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise bad_value(f"'{email}' is not a valid email address.") from None
+        return email
+
+    def _role(self, state: dict):
+        name = _string(state, "chorus_role")
+        if not name:
+            return None
+        role = services.role_find(org=self.org, name=name)
+        if role is None:
+            raise bad_value(ROLE_MISSING.format(name=name))
+        return role
+
+    @staticmethod
+    def _license(state: dict) -> str | None:
+        value = _string(state, "chorus_license_type").lower()
+        if value and value not in LicenseType.values:
+            raise bad_value(LICENSE_INVALID)
+        return value or None
+
+    def _name(self, state: dict) -> tuple[str, str]:
+        name = state.get("name") or {}
+        if not isinstance(name, dict):
+            raise bad_value("name must be an object.")
+        return _string(name, "givenName"), _string(name, "familyName")
+
+    def commit(self, state: dict, keys: set[str]) -> None:
+        creating = self.obj.pk is None
+        if creating:
+            username = _string(state, "userName", required=True)
+            email = self._email(state, username)
+            if email is None:
+                raise bad_value(EMAIL_MISSING)
+            first, last = self._name(state)
+            self.obj = services.user_provision(
+                org=self.org, email=email, username=username, first_name=first, last_name=last,
+                title=_string(state, "title"), external_id=_string(state, "externalId"),
+                is_active=_boolean(state["active"]) if state.get("active") is not None else True,
+                role=self._role(state), license_type=self._license(state),
+            )
+        else:
+            profile: dict[str, Any] = {}
+            if "userName" in keys:
+                profile["username"] = _string(state, "userName", required=True)
+            if "emails" in keys or "userName" in keys:
+                email = self._email(state, profile.get("username", ""))
+                if email is None and "emails" in keys:
+                    raise bad_value(EMAIL_MISSING)
+                if email is not None:
+                    profile["email"] = email
+            if "name" in keys:
+                profile["first_name"], profile["last_name"] = self._name(state)
+            if "title" in keys:
+                profile["title"] = _string(state, "title")
+            if "externalId" in keys:
+                profile["external_id"] = _string(state, "externalId")
+            if "chorus_role" in keys:
+                profile["role"] = self._role(state)
+            if "chorus_license_type" in keys:
+                profile["license_type"] = self._license(state)
+            services.user_update_profile(user=self.obj, **profile)
+            if "active" in keys and state.get("active") is not None:
+                services.user_set_active(user=self.obj, is_active=_boolean(state["active"]))
+        if "manager" in keys and not ("manager_email" in keys and state.get("manager_email")):
+            manager_id = _manager_id(state.get("manager"))
+            manager = None
+            if manager_id is not None:
+                manager = (
+                    User.objects.for_org(self.org).filter(pk=manager_id).first() if manager_id.isdigit() else None
+                )
+                if manager is None:
+                    raise bad_value(f"manager {manager_id} is not a user of this organisation.")
+            services.user_set_manager(user=self.obj, manager=manager)
+        if "manager_email" in keys:
+            services.user_set_manager_by_email(user=self.obj, manager_email=_string(state, "manager_email"))
+
+    def to_dict(self) -> dict:
+        user: User = self.obj
+        location = self.location
+        d: dict[str, Any] = {
+            "schemas": [CORE_USER],
+            "id": str(user.pk),
+            "userName": user.scim_username or user.email,
+            "displayName": user.full_name,
+            "emails": [{"value": user.email, "type": "work"}],
+            "active": user.is_active,
+            "chorus_license_type": user.license_type,
+        }
+        if user.external_id:
+            d["externalId"] = user.external_id
+        name = {k: v for k, v in (("givenName", user.first_name), ("familyName", user.last_name)) if v}
+        if name:
+            d["name"] = name
+        if user.title:
+            d["title"] = user.title
+        if user.role_id:
+            d["chorus_role"] = user.role.name
+        manager_email = user.manager.email if user.manager_id else user.pending_manager_email
+        if manager_email:
+            d["manager_email"] = manager_email
+        if user.team_id:
+            team_id = f"{TEAM_ID_PREFIX}{user.team_id}"
+            d["groups"] = [{"value": team_id, "$ref": self.ref("scim:groups", team_id),
+                            "display": user.team.name}]
+        if user.manager_id:
+            d["schemas"].append(ENTERPRISE_USER)
+            # No displayName: it is readOnly and optional, and echoing it back would
+            # make the manager differ from the value the IdP sent.
+            d[ENTERPRISE_USER] = {"manager": {"value": str(user.manager_id),
+                                              "$ref": self.ref("scim:users", user.manager_id)}}
+        d["meta"] = {"resourceType": "User", "created": user.date_joined.isoformat(),
+                     "lastModified": user.date_joined.isoformat(), "location": location}
+        return d
+
+    def delete(self) -> None:
+        services.user_delete(user=self.obj)
+
+
+# --- Groups (teams) ---------------------------------------------------------------------
+
+
+class ScimGroup(_StateMixin, SCIMGroup):
+    """A SCIM Group is a Chorus team. Members are users of the same organisation;
+    one user is in one team at a time."""
+
+    id_field = "id"
+    url_name = "scim:groups"
+    resource_type = "Group"
+    CORE_URN = CORE_GROUP
+    ATTRIBUTES = {
+        CORE_GROUP: {name.lower(): name for name in (
+            "displayName", "externalId", "members", "id", "meta", "schemas",
+        )},
+    }
+    MULTI_VALUED = frozenset({"members"})
+    READ_ONLY = frozenset({"id", "meta", "schemas"})
+    PUT_CLEARS = frozenset({"externalId", "members"})
+
+    @property
+    def id(self) -> str:
+        return f"{TEAM_ID_PREFIX}{self.obj.pk}"
+
+    def current_state(self) -> dict:
+        team: Team = self.obj
+        return {
+            "displayName": team.name,
+            "externalId": team.external_id or None,
+            "members": [{"value": str(pk)} for pk in self._member_ids()],
+        }
+
+    def _member_ids(self) -> list[int]:
+        team: Team = self.obj
+        return list(User.objects.for_org(self.org).filter(team=team).order_by("pk").values_list("pk", flat=True))
+
+    def _members(self, state: dict) -> list[User]:
+        ids = {str(_lookup(m, "value")).strip() for m in state.get("members") or []}
+        if any(not i.isdigit() for i in ids):
+            raise bad_value("members must name users of this organisation by id.")
+        users = list(User.objects.for_org(self.org).filter(pk__in=[int(i) for i in ids]))
+        if len(users) != len(ids):
+            raise bad_value("members must name users of this organisation by id.")
+        return users
+
+    def commit(self, state: dict, keys: set[str]) -> None:
+        if self.obj.pk is None:
+            self.obj = services.team_create(org=self.org, name=_string(state, "displayName", required=True),
+                                            external_id=_string(state, "externalId"))
+        else:
+            services.team_update(
+                team=self.obj,
+                name=_string(state, "displayName", required=True) if "displayName" in keys else None,
+                external_id=_string(state, "externalId") if "externalId" in keys else None,
+            )
+        if "members" in keys:
+            services.team_set_members(team=self.obj, users=self._members(state))
+
+    def to_dict(self, *, with_members: bool = True) -> dict:
+        team: Team = self.obj
+        d: dict[str, Any] = {"schemas": [CORE_GROUP], "id": self.id, "displayName": team.name}
+        if team.external_id:
+            d["externalId"] = team.external_id
+        if with_members:
+            # type but no display: display is readOnly and would make the member
+            # differ from the one the IdP added.
+            members = [{"value": str(pk), "$ref": self.ref("scim:users", pk), "type": "User"}
+                       for pk in self._member_ids()]
+            if members:
+                d["members"] = members
+        d["meta"] = {"resourceType": "Group", "created": team.created_at.isoformat(),
+                     "lastModified": team.created_at.isoformat(), "location": self.location}
+        return d
+
+    def delete(self) -> None:
+        services.team_delete(team=self.obj)
