@@ -14,7 +14,7 @@ class EmailBackend(ModelBackend):
         email = (email or username or "").strip()
         if not email or not password:
             return None
-        candidates = list(User.objects.filter(email__iexact=email, is_active=True).select_related("org")[:20])
+        candidates = list(User.objects.with_email(email).filter(is_active=True).select_related("org")[:20])
         if not candidates:
             User().set_password(password)  # same work as a real check: no timing oracle
             return None

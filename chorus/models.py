@@ -133,7 +133,16 @@ class Team(models.Model):
 
 
 class UserQuerySet(OrgQuerySet):
-    pass
+    """Email look-ups go through ``LOWER(email)`` so they use the index (``__iexact``
+    compiles to LIKE/UPPER, which scans the org's users)."""
+
+    def with_email(self, email: str):
+        return self.alias(_email_lower=Lower("email")).filter(_email_lower=(email or "").strip().lower())
+
+    def waiting_for_manager(self, email: str):
+        return self.alias(_pending_lower=Lower("pending_manager_email")).filter(
+            _pending_lower=(email or "").strip().lower()
+        )
 
 
 class UserManager(BaseUserManager.from_queryset(UserQuerySet)):

@@ -149,7 +149,7 @@ def user_create_or_update(*, org: Organization, email: str, role: Role | None = 
     email = User.objects.normalize_email(email.strip())
     if license_type and license_type not in LicenseType.values:
         raise ValidationError({"license_type": f"Licence type must be one of {', '.join(LicenseType.values)}."})
-    user = User.objects.for_org(org).filter(email__iexact=email).first()
+    user = User.objects.for_org(org).with_email(email).first()
     created = user is None
     if created:
         user = User(org=org, email=email, role=role or Role.objects.for_org(org).get(name="Rep (AE/Other)"))
@@ -204,7 +204,7 @@ def user_set_manager_email(*, user: User, manager_email: str) -> User:
     manager_email = (manager_email or "").strip()
     if not manager_email:
         return user_set_manager(user=user, manager=None)
-    manager = User.objects.for_org(user.org).filter(email__iexact=manager_email).first()
+    manager = User.objects.for_org(user.org).with_email(manager_email).first()
     if manager is None:
         user.manager, user.team, user.pending_manager_email = None, None, manager_email
         user.save(update_fields=["manager", "team", "pending_manager_email"])
@@ -213,7 +213,7 @@ def user_set_manager_email(*, user: User, manager_email: str) -> User:
 
 
 def user_link_pending_reports(*, manager: User) -> int:
-    reports = User.objects.for_org(manager.org).filter(pending_manager_email__iexact=manager.email)
+    reports = User.objects.for_org(manager.org).waiting_for_manager(manager.email)
     linked = 0
     for report in reports:
         try:
@@ -335,34 +335,8 @@ def user_provision(*, org: Organization, email: str, username: str | None = None
     )
     user.set_unusable_password()
     user.save()
-    _link_reports_waiting_for(user=user)
+    user_link_pending_reports(manager=user)
     return user
-
-
-def _link_reports_waiting_for(*, user: User) -> None:
-    """``user_link_pending_reports`` compares with ``__iexact`` (a scan of the org's
-    users); the indexed check first keeps provisioning flat as the org grows."""
-    from django.db.models.functions import Lower
-
-    waiting = User.objects.for_org(user.org).alias(p=Lower("pending_manager_email")).filter(p=user.email.lower())
-    if waiting.exists():
-        user_link_pending_reports(manager=user)
-
-
-def user_set_manager_by_email(*, user: User, manager_email: str) -> User:
-    """``user_set_manager_email`` with the manager found through the LOWER(email)
-    index; an unknown email is kept until that manager is provisioned."""
-    from django.db.models.functions import Lower
-
-    manager_email = (manager_email or "").strip()
-    if not manager_email:
-        return user_set_manager(user=user, manager=None)
-    manager = User.objects.for_org(user.org).alias(e=Lower("email")).filter(e=manager_email.lower()).first()
-    if manager is None:
-        user.manager, user.team, user.pending_manager_email = None, None, manager_email
-        user.save(update_fields=["manager", "team", "pending_manager_email"])
-        return user
-    return user_set_manager(user=user, manager=manager)
 
 
 @transaction.atomic
@@ -399,7 +373,7 @@ def user_update_profile(*, user: User, email: str | None = None, username: str |
     if changed:
         user.save(update_fields=list(changed))
     if email_changed:
-        _link_reports_waiting_for(user=user)
+        user_link_pending_reports(manager=user)
     return user
 
 

@@ -685,7 +685,7 @@ def saml_user_for_login(*, config: SamlConfig, session_info: dict[str, Any]) -> 
     email = saml_email_from(session_info)
     if not email:
         raise SamlLoginRefused("no_email")
-    user = User.objects.for_org(config.org).filter(email__iexact=email).select_related("org").first()
+    user = User.objects.for_org(config.org).with_email(email).select_related("org").first()
     if user is None:
         raise SamlLoginRefused("unprovisioned", email=email, org=config.org.name)
     if not user.is_active:

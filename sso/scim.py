@@ -454,7 +454,7 @@ class ScimUser(_StateMixin, SCIMUser):
                     raise bad_value(f"manager {manager_id} is not a user of this organisation.")
             services.user_set_manager(user=self.obj, manager=manager)
         if "manager_email" in keys:
-            services.user_set_manager_by_email(user=self.obj, manager_email=_string(state, "manager_email"))
+            services.user_set_manager_email(user=self.obj, manager_email=_string(state, "manager_email"))
 
     def to_dict(self) -> dict:
         user: User = self.obj

@@ -2,8 +2,9 @@
 never logged, and key rotation works."""
 
 import io
-import os
 import logging
+import os
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -111,6 +112,6 @@ def test_canary_is_absent_from_the_committed_database_file(org):
     path = connection.settings_dict["NAME"]
     if connection.vendor != "sqlite" or not isinstance(path, str) or "memory" in path:
         pytest.skip("reads the SQLite file directly")
-    blobs = b"".join(open(p, "rb").read() for p in (path, path + "-wal") if os.path.exists(p))
+    blobs = b"".join(Path(p).read_bytes() for p in (path, path + "-wal") if os.path.exists(p))
     assert b"five9" in blobs  # the row is really there…
     assert CANARY.encode() not in blobs  # …but not the secret
