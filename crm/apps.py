@@ -5,3 +5,17 @@ class CrmConfig(AppConfig):
     name = "crm"
     verbose_name = "CRM"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from crm import services
+        from crm.providers import CRM_PROVIDERS, register_crm_providers
+        from integrations.registry import Provider, Section, register_provider, register_section
+
+        register_crm_providers()
+        for p in CRM_PROVIDERS.values():
+            register_provider(Provider(key=p.key, label=p.label, category="crm"))
+        register_section(Section(key="crm-connect", title="CRM Connect", order=10,
+                                 template="crm/section_connect.html", context=services.crm_connect_section))
+        register_section(Section(key="crm-fields",
+                                 title="Import CRM Data for Additional Use Cases Like Filtering and Search",
+                                 order=30, template="crm/section_fields.html", context=services.crm_fields_section))

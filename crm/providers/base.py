@@ -1,0 +1,214 @@
+"""The one small protocol every CRM provider implements, and the pieces they share.
+
+A provider is a stateless description (``crm/providers/<name>.py``); the org's
+connection is an ``integrations.Connection`` row. Services hand a provider the row's
+config and secrets; the provider talks to the CRM through its own client library and
+returns plain dicts in one shape, so the sync and the field import never branch on
+the CRM.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import requests
+from django.conf import settings
+
+from integrations.http import DEFAULT_TIMEOUT, parse_retry_after
+
+# The CRM objects Chorus keeps a copy of, in the order a sync runs them (accounts
+# first so opportunities and contacts find theirs).
+ACCOUNT, OPPORTUNITY, CONTACT, LEAD = "Account", "Opportunity", "Contact", "Lead"
+SYNC_OBJECTS = (ACCOUNT, OPPORTUNITY, CONTACT, LEAD)
+# Objects whose custom fields may be imported (seed: Task, Lead, Account, Opportunity).
+FIELD_OBJECTS = ("Task", "Lead", "Account", "Opportunity")
+
+# The seed's supported field types, in the seed's order, and what the sync turns
+# their values into.
+SUPPORTED_TYPES = ("Currency", "Double", "Formula", "Percent", "Picklist", "Multipicklist",
+                   "Boolean", "Number", "Date", "String")
+NUMERIC_TYPES = {"Currency", "Double", "Percent", "Number"}
+
+# Waits longer than this are not slept through inside a worker: the sync stops and
+# the next scheduled run picks up from the cursor.
+MAX_RETRY_WAIT_SECONDS = 120.0
+MAX_RETRIES = 5
+
+
+class CrmError(Exception):
+    """A failure an admin can act on; ``str(exc)`` is the sentence shown on the page."""
+
+
+class ReconnectRequired(CrmError):
+    """The CRM refused the stored sign-in (revoked or expired refresh token, 401
+    after a refresh): only the admin clicking Enable again fixes it."""
+
+
+class ConnectRefused(CrmError):
+    """The connect flow was refused (denied consent, wrong edition, bad URL…)."""
+
+
+class RateLimitedError(CrmError):
+    """The CRM asked us to wait longer than a worker should sleep."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class FieldInfo:
+    """One field of a CRM object, as the field import stores it."""
+
+    object_name: str  # Task / Lead / Account / Opportunity
+    api_name: str
+    label: str
+    field_type: str  # a SUPPORTED_TYPES name, or the CRM's own type name when unsupported
+    supported: bool
+    unsupported_reason: str = ""
+    picklist_values: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Identity:
+    """Who signed in at the CRM: the CRM org (tenant, portal) and the person."""
+
+    crm_org_id: str
+    email: str = ""
+    name: str = ""
+    crm_user_id: str = ""
+
+
+@dataclass
+class Grant:
+    """The result of an OAuth code exchange: secrets to encrypt, config to keep."""
+
+    secrets: dict[str, Any]
+    config: dict[str, Any]
+    identity: Identity
+
+
+def unsupported_reason(type_label: str) -> str:
+    return f"{type_label} fields can't be used as filters."
+
+
+class CrmSession(Protocol):
+    """An API session bound to one connection (made by ``Provider.session``)."""
+
+    def verify(self) -> dict[str, Any]:
+        """Check the CRM account may be connected (edition…); returns config to keep."""
+
+    def describe(self, object_name: str) -> list[FieldInfo]: ...
+
+    def count(self, object_name: str, *, since: datetime | None) -> int | None: ...
+
+    def records(self, object_name: str, *, since: datetime | None,
+                custom_fields: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """Normalised records modified after ``since``; each has ``remote_id``,
+        ``modified_at`` and the object's fields (see ``crm.sync``), plus
+        ``custom`` with the raw values of ``custom_fields``."""
+
+
+class CrmProvider(Protocol):
+    key: str
+    label: str
+    connect_title: str
+    native_objects: dict[str, str]  # FIELD_OBJECTS name → the CRM's own object name
+
+    def authorize_url(self, *, config: dict, state: str, redirect_uri: str, login: bool = False) -> tuple[str, dict]:
+        """Where to send the browser, and what to keep in the session until the callback."""
+
+    def exchange_code(self, *, config: dict, pending: dict, params: dict, redirect_uri: str) -> Grant: ...
+
+    def session(self, *, config: dict, secrets: dict,
+                on_tokens: Callable[[dict], None]) -> CrmSession: ...
+
+
+# --- HTTP shared by the requests-based clients (Salesforce, Dynamics) -------------------
+
+
+def ca_bundle() -> str | bool:
+    """``verify=`` for requests and ``ssl_ca_cert`` for urllib3 clients: the
+    ``REQUESTS_CA_BUNDLE`` setting when set (staging, tests), else the default store."""
+    return getattr(settings, "REQUESTS_CA_BUNDLE", None) or True
+
+
+def _sleep(seconds: float) -> None:  # patched in tests to record the waits
+    time.sleep(seconds)
+
+
+class CrmHttpSession(requests.Session):
+    """A requests session that every call of a CRM client library goes through.
+
+    It sends the current access token (so a refresh is seen by every later call,
+    including simple-salesforce's Bulk 2.0 handler, which copies headers once),
+    retries 429 and 503 after the server's ``Retry-After``, and on a 401 refreshes
+    the token once through ``refresh`` and repeats the call. A second 401, or a
+    refresh the CRM refuses, raises :class:`ReconnectRequired`.
+    """
+
+    def __init__(self, *, access_token: str, refresh: Callable[[], str] | None, crm_label: str):
+        super().__init__()
+        self.access_token = access_token
+        self._refresh = refresh
+        self.crm_label = crm_label
+        self.verify = ca_bundle()
+
+    def request(self, method, url, *args, **kwargs):
+        kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+        refreshed = False
+        attempt = 0
+        while True:
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers["Authorization"] = f"Bearer {self.access_token}"
+            kwargs["headers"] = headers
+            response = super().request(method, url, *args, **kwargs)
+            if response.status_code in (429, 503):
+                attempt += 1
+                wait = parse_retry_after(response.headers.get("Retry-After"), default=min(2.0 ** attempt, 60.0))
+                if attempt > MAX_RETRIES or wait > MAX_RETRY_WAIT_SECONDS:
+                    raise RateLimitedError(
+                        f"{self.crm_label} asked Chorus to slow down (HTTP {response.status_code}); "
+                        "the sync continues at its next run.", wait)
+                _sleep(wait)
+                continue
+            if response.status_code == 401:
+                if refreshed or self._refresh is None:
+                    raise ReconnectRequired(reconnect_message(self.crm_label))
+                self.access_token = self._refresh()
+                refreshed = True
+                continue
+            return response
+
+
+def reconnect_message(crm_label: str) -> str:
+    return (f"{crm_label} no longer accepts Chorus's sign-in (it expired or was revoked). "
+            f"Reconnect: click Enable next to {crm_label} Connect and sign in again.")
+
+
+def as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
+def coerce_custom(value: Any, field_type: str) -> Any:
+    """A custom field's raw value (JSON or Bulk CSV text) as the type filters compare."""
+    if value is None or value == "":
+        return None
+    if field_type in NUMERIC_TYPES:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
+    if field_type == "Boolean":
+        return as_bool(value)
+    if field_type == "Multipicklist":
+        return value if isinstance(value, list) else [v for v in str(value).split(";") if v]
+    if field_type == "Date":
+        return str(value)[:10]
+    return value if isinstance(value, (str, int, float, bool, list)) else str(value)

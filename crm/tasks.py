@@ -1,0 +1,16 @@
+"""django-q2 tasks: thin wrappers that load a row and call a service."""
+
+from crm import services
+from integrations.models import Connection
+
+
+def crm_sync_task(connection_id: int) -> dict:
+    connection = Connection.objects.select_related("org").filter(
+        pk=connection_id, provider__in=services.CRM_KEYS).first()
+    if connection is None:
+        return {"skipped": "connection gone"}
+    return services.crm_sync(connection=connection)
+
+
+def crm_sync_due_task() -> int:
+    return services.crm_sync_due()
