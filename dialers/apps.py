@@ -5,3 +5,16 @@ class DialersConfig(AppConfig):
     name = "dialers"
     verbose_name = "Dialers"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from dialers.catalogue import DIALERS
+        from dialers.views import dialers_section
+        from integrations.registry import Param, Provider, Section, register_provider, register_section
+
+        for d in DIALERS:
+            register_provider(Provider(
+                key=d.key, label=d.label, category="dialer",
+                params=tuple(Param(name=f.name, label=f.label, secret=f.secret, help=f.help) for f in d.credentials),
+                extra={"family": d.family, "crm_field": d.crm_field, "crm_exempt": d.crm_exempt}))
+        register_section(Section(key="dialers", title="Dialer Integrations", order=40,
+                                 template="dialers/section.html", context=dialers_section))

@@ -1,0 +1,219 @@
+"""Every dialer of the seed's "Dialer Integration" table, described as data.
+
+A dialer is not a class: it is a row (label, the credential fields the seed asks
+for, which CRM field it needs, the importer family that fetches its calls). The
+families (``dialers/importers/``) are the only code; adding a dialer is adding a
+row. ``directions`` is the seed's text, shown on the dialer's form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Importer families (see dialers/importers/__init__.py).
+CRM_TASK = "crm_task"  # call Tasks of the connected CRM; recording URL in the chosen field
+S3_BUCKET = "s3_bucket"  # call Tasks index the calls; media is in the dialer's S3 bucket
+DIALER_API = "dialer_api"  # the dialer's own paged HTTP API
+ZOOM_PHONE = "zoom_phone"  # Zoom's phone recordings API through the org's Zoom app
+
+# Which CRM field the form asks for.
+SALESFORCE_FIELD = "salesforce"  # "Select the Salesforce API field name …"
+HUBSPOT_FIELD = "hubspot"  # "Select the HubSpot API field name …"
+BLANK_FIELD = "blank"  # HubSpot Dialer: 'Leave the "Call Disposition" field blank.'
+OPTIONAL_FIELD = "optional"  # Zoom Phone: "If you do not have a field for this, leave this drop down blank."
+NO_FIELD = ""
+
+SF_SELECT = ("select the Salesforce API field name your organization uses for your call outcome "
+             "(e.g. Call_Recording__c)")
+SF_DIRECTION = SF_SELECT[0].upper() + SF_SELECT[1:]
+ENGAGE_DIRECTION = "See this section for Engage Dialer integration"
+ZOOM_DIRECTION = "See this section for Zoom Phone integration"
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    name: str  # key in the connection's encrypted secrets / config
+    label: str  # the seed's wording
+    secret: bool = True
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Dialer:
+    key: str
+    label: str
+    directions: str
+    family: str
+    credentials: tuple[CredentialField, ...] = ()
+    crm_field: str = SALESFORCE_FIELD
+    # Seed: "Exceptions include the following dialers: ZoomInfo Engage, HubSpot
+    # Dialer, Zoom Phone, or Shoretel Sky/Mitel." The others need a CRM first.
+    crm_exempt: bool = False
+    aliases: tuple[str, ...] = ()  # other names the search box finds it by
+    api_base_url: str = ""  # dialer_api family: the vendor's API root ({domain} filled in)
+    api_auth: str = ""  # dialer_api family: "basic" (first two fields) or "bearer"
+
+    @property
+    def requires_crm(self) -> bool:
+        return not self.crm_exempt
+
+    @property
+    def asks_crm_field(self) -> bool:
+        return self.crm_field in (SALESFORCE_FIELD, HUBSPOT_FIELD, BLANK_FIELD, OPTIONAL_FIELD)
+
+    @property
+    def crm_field_required(self) -> bool:
+        """The CRM task family needs to know which field holds the recording URL."""
+        return self.family in (CRM_TASK, S3_BUCKET) and self.crm_field in (SALESFORCE_FIELD, HUBSPOT_FIELD)
+
+    @property
+    def secret_fields(self) -> tuple[CredentialField, ...]:
+        return tuple(f for f in self.credentials if f.secret)
+
+    def matches(self, query: str) -> bool:
+        q = " ".join(query.lower().split())
+        return not q or any(q in name.lower() for name in (self.label, self.key, *self.aliases))
+
+
+def _f(name: str, label: str, secret: bool = True, help: str = "") -> CredentialField:
+    return CredentialField(name=name, label=label, secret=secret, help=help)
+
+
+def _userpass(vendor: str) -> tuple[CredentialField, ...]:
+    return (_f("username", f"{vendor} Username", secret=False), _f("password", f"{vendor} Password"))
+
+
+def _sf(key, label, family=CRM_TASK, credentials=(), directions=None, **kw) -> Dialer:
+    return Dialer(key=key, label=label, family=family, credentials=credentials,
+                  directions=directions or SF_DIRECTION, **kw)
+
+
+NOT_SURE = "Not sure? Ask your {} rep."
+
+DIALERS: tuple[Dialer, ...] = (
+    _sf("3clogic", "3CLogic", credentials=_userpass("3CLogic"),
+        directions="Input your 3CLogic Username and Password and " + SF_SELECT),
+    _sf("8x8", "8x8", credentials=_userpass("8x8"),
+        directions="Input your 8x8 Username and Password and " + SF_SELECT),
+    Dialer(key="aircall_hubspot", label="Aircall - Hubspot", family=DIALER_API, crm_field=NO_FIELD,
+           directions="Input your Aircall API Key and Auth Secret Key. Not sure? Ask your Aircall rep.",
+           credentials=(_f("api_key", "Aircall API Key", help=NOT_SURE.format("Aircall")),
+                        _f("auth_secret_key", "Auth Secret Key", help=NOT_SURE.format("Aircall"))),
+           aliases=("Aircall",), api_base_url="https://api.aircall.io/v1", api_auth="basic"),
+    _sf("amazon_connect", "Amazon Connect", family=S3_BUCKET,
+        credentials=(_f("auth_key", "AmazonConnect Auth Key", help=NOT_SURE.format("AmazonConnect")),
+                     _f("auth_secret_key", "AmazonConnect Auth Secret Key", help=NOT_SURE.format("AmazonConnect"))),
+        directions="Input your AmazonConnect Auth Key and Auth Secret Key (not sure? Ask your AmazonConnect rep) "
+                   "and " + SF_SELECT,
+        aliases=("AmazonConnect", "AWS")),
+    _sf("apollo", "Apollo"),
+    _sf("cloudtalk", "CloudTalk"),
+    _sf("connectandsell", "ConnectAndSell"),
+    _sf("koncert", "Koncert (formerly ConnectLeader)", aliases=("ConnectLeader",)),
+    _sf("conquer", "Conquer (formerly DialSource)", aliases=("DialSource",)),
+    _sf("dialpad", "DialPad"),
+    Dialer(key="engage", label="Engage Dialer", family=DIALER_API, crm_field=NO_FIELD, crm_exempt=True,
+           directions=ENGAGE_DIRECTION, aliases=("ZoomInfo Engage", "ZoomInfo"),
+           api_base_url="https://api.engage.zoominfo.com/v1", api_auth="platform"),
+    _sf("five9", "Five9", family=S3_BUCKET,
+        credentials=(_f("auth_key", "Five9 Auth Key", help=NOT_SURE.format("Five9")),
+                     _f("auth_secret_key", "Auth Secret Key", help=NOT_SURE.format("Five9")),
+                     _f("s3_bucket_link", "S3 Bucket Link", secret=False,
+                        help="e.g. s3://your-bucket/recordings/. " + NOT_SURE.format("Five9"))),
+        directions="Input your Five9 Auth Key, Auth Secret Key, and S3 Bucket Link (not sure? Ask your Five9 rep) "
+                   "and " + SF_SELECT),
+    _sf("frontspin", "FrontSpin"),
+    _sf("fuze", "Fuze"),
+    _sf("generic_s3", "Generic S3 Dialer"),
+    _sf("genesys_pureconnect", "Genesys Pureconnect", credentials=_userpass("Genesys"),
+        directions="Input your Genesys log in credentials and " + SF_SELECT,
+        aliases=("Genesys",)),
+    _sf("groove", "Groove"),
+    Dialer(key="hubspot_dialer", label="Hubspot Dialer", family=CRM_TASK, crm_field=BLANK_FIELD, crm_exempt=True,
+           directions='Leave the "Call Disposition" field blank.', aliases=("HubSpot Calling",)),
+    _sf("insidesales", "InsideSales.com (XANT)", family=S3_BUCKET,
+        credentials=(_f("auth_key", "InsideSales Auth Key", help=NOT_SURE.format("InsideSales")),
+                     _f("auth_secret_key", "Auth Secret Key", help=NOT_SURE.format("InsideSales")),
+                     _f("s3_bucket_link", "S3 Bucket Link", secret=False,
+                        help="e.g. s3://your-bucket/recordings/. " + NOT_SURE.format("InsideSales"))),
+        directions="Input your InsideSales Auth Key, Auth Secret Key, and S3 Bucket Link (not sure? Ask your "
+                   "InsideSales rep) and select the Salesforce API field name your call outcome "
+                   "(e.g. Call_Recording__c)",
+        aliases=("XANT",)),
+    _sf("insidesales_playbook", "InsideSales Playbook (XANT Playbook)",
+        credentials=(_f("api_key", "InsideSales Playbook API Key", help=NOT_SURE.format("InsideSales Playbook")),),
+        directions="Input your InsideSales Playbook API Key (not sure? Ask your InsideSales Playbook rep) and "
+                   + SF_SELECT,
+        aliases=("XANT Playbook",)),
+    _sf("mixmax", "MixMax Dialer"),
+    _sf("newvoicemedia", "NewVoice Media",
+        credentials=(*_userpass("NewVoiceMedia"),
+                     _f("region", "NewVoiceMedia Region", secret=False, help="e.g. EMEA, NA, APAC")),
+        directions="Input your NewVoiceMedia Username, Password, and Region and "
+                   + SF_SELECT,
+        aliases=("NewVoiceMedia", "Vonage")),
+    _sf("orum", "Orum"),
+    _sf("outreach", "Outreach", aliases=("Outreach.io", "Outreach Voice")),
+    _sf("phoneburner", "PhoneBurner"),
+    _sf("ringcentral", "RingCentral"),
+    _sf("salesforce_lightning", "Salesforce Lightning Dialer"),
+    _sf("salesloft", "SalesLoft"),
+    # The note names it "Shoretel Sky/Mitel": exempt from the CRM requirement, so
+    # its calls come from its own API; the CRM field is kept when a CRM is there.
+    Dialer(key="shoretel", label="Shoretel", family=DIALER_API, crm_field=SALESFORCE_FIELD, crm_exempt=True,
+           credentials=_userpass("Shoretel"),
+           directions="Input your Shoretel Username and Password and " + SF_SELECT,
+           aliases=("Shoretel Sky", "Mitel"), api_base_url="https://api.shoretelsky.com/v1", api_auth="basic"),
+    _sf("talkdesk", "Talkdesk", credentials=_userpass("Talkdesk"),
+        directions="Input your Talkdesk Username and Password and " + SF_SELECT),
+    _sf("truly", "Truly",
+        credentials=(_f("auth_id", "Truly Auth ID", secret=False, help=NOT_SURE.format("Truly")),
+                     _f("auth_secret_key", "Auth Secret Key", help=NOT_SURE.format("Truly"))),
+        directions="Input your Truly Auth ID and Auth Secret Key (not sure? Ask your Truly rep) and "
+                   + SF_SELECT),
+    Dialer(key="ringcentral_hubspot", label="RingCentral for HubSpot", family=CRM_TASK, crm_field=HUBSPOT_FIELD,
+           directions="Select the HubSpot API field name your organization uses for your call outcome "
+                      "(e.g. Call_Recording__c)"),
+    _sf("ringdna_s3", "RingDNA S3", aliases=("RingDNA", "Revenue.io")),
+    Dialer(key="zendesk_talk", label="Zendesk Talk", family=DIALER_API, crm_field=NO_FIELD,
+           credentials=(_f("username", "Username", secret=False), _f("password", "Password"),
+                        _f("domain", "Domain", secret=False, help="Your Zendesk subdomain, e.g. acme for "
+                                                                  "acme.zendesk.com")),
+           directions="Input your Username, Password and Domain", aliases=("Zendesk",),
+           api_base_url="https://{domain}.zendesk.com/api/v2/channels/voice", api_auth="basic"),
+    Dialer(key="zoom_phone", label="Zoom Phone", family=ZOOM_PHONE, crm_field=OPTIONAL_FIELD, crm_exempt=True,
+           directions=ZOOM_DIRECTION, aliases=("Zoom",)),
+)
+
+CATALOGUE: dict[str, Dialer] = {d.key: d for d in DIALERS}
+assert len(CATALOGUE) == len(DIALERS), "dialer keys must be unique"
+
+# Zoom Phone (seed): "This integration is for Salesforce only no other CRMs are
+# supported at this time."
+ZOOM_PHONE_SALESFORCE_ONLY = ("Zoom Phone works with Salesforce only: this integration is for Salesforce only, "
+                              "no other CRMs are supported at this time.")
+ZOOM_PHONE_ACCOUNT_NOTE = ("The Zoom phone API requires a Business or Enterprise Zoom account. If you do not have "
+                           "a Business or Enterprise account, Chorus will be unable to pull in calls.")
+
+
+def dialer_get(key: str) -> Dialer | None:
+    return CATALOGUE.get(key)
+
+
+def dialers_search(query: str = "") -> list[Dialer]:
+    """The "Connect Dialer" search box: by label, key or a former name, alphabetical."""
+    return sorted((d for d in DIALERS if d.matches(query)), key=lambda d: d.label.lower())
+
+# Seed, "Push Outreach Recordings to Salesforce": Settings > Plugins > Salesforce >
+# Tasks (Calls) > Fields in Outreach. (Outreach call field, Salesforce Task field,
+# updates in, updates out.)
+OUTREACH_MAPPING = (
+    ("Completed At", "Due Date Only", False, True),
+    ("User", "Assigned To ID", True, True),
+    ("Prospect", "Name ID", True, True),
+    ("Note", "Description", True, True),
+    ("Custom Template...", "Subject", False, True),
+    ("Call Direction", "Call Type", False, True),
+    ("Call Disposition Name", "Call Result", False, True),
+    ("Recording URL", "Call Recording", False, True),
+)

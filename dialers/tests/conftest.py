@@ -1,0 +1,112 @@
+"""Local stand-ins for the outside world: an HTTPS "Salesforce" (trustme CA,
+trusted through REQUESTS_CA_BUNDLE, because simple-salesforce always speaks https),
+a plain HTTP server for recordings and dialer APIs, and moto's S3 server."""
+
+from __future__ import annotations
+
+import ssl
+from datetime import UTC, datetime
+
+import pytest
+import trustme
+from pytest_httpserver import HTTPServer
+
+from chorus.tests.factories import UserFactory, role
+from integrations.models import Connection, ConnectionStatus
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _dialer_settings(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.DIALER_MEDIA_ALLOW_PRIVATE_HOSTS = True
+    settings.DIALER_MEDIA_TIMEOUT = (2, 1)
+    settings.ROOT_URLCONF = "dialers.tests.urls"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def dialer_ca():
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def dialer_ca_file(dialer_ca, tmp_path_factory):
+    path = tmp_path_factory.mktemp("dialer-ca") / "ca.pem"
+    dialer_ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def _sf_https(dialer_ca):
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    dialer_ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    server = HTTPServer(host="localhost", port=0, ssl_context=context)
+    server.start()
+    yield server
+    if server.is_running():
+        server.stop()
+
+
+@pytest.fixture
+def sf_server(_sf_https, dialer_ca_file, settings, monkeypatch):
+    _sf_https.clear()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", dialer_ca_file)
+    settings.REQUESTS_CA_BUNDLE = dialer_ca_file
+    yield _sf_https
+    _sf_https.clear()
+
+
+@pytest.fixture
+def media_server():
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _moto():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(_moto, settings, monkeypatch):
+    import boto3
+    import requests
+
+    requests.post(f"{_moto}/moto-api/reset", timeout=5)
+    settings.DIALER_S3_ENDPOINT_URL = _moto
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    return boto3.client("s3", endpoint_url=_moto, region_name="us-east-1", aws_access_key_id="AKIAFIVE9",
+                        aws_secret_access_key="five9-secret")
+
+
+@pytest.fixture
+def salesforce(org, sf_server):
+    """The org's connected Salesforce (the CRM app's Connection row)."""
+    base = sf_server.url_for("").rstrip("/")
+    return Connection.objects.create(org=org, provider="salesforce", status=ConnectionStatus.OK,
+                                     config={"instance_url": base, "login_url": base},
+                                     secrets={"access_token": "sf-access-token", "refresh_token": "sf-refresh"})
+
+
+@pytest.fixture
+def reps(org):
+    """Two reps with a Recorder licence and one Listener."""
+    return {
+        "ada": UserFactory(org=org, email="ada@acme.example", first_name="Ada", last_name="Rep"),
+        "bob": UserFactory(org=org, email="bob@acme.example", first_name="Bob", last_name="Rep"),
+        "lee": UserFactory(org=org, email="lee@acme.example", first_name="Lee", last_name="Listener",
+                           license_type="listener"),
+        "admin": UserFactory(org=org, email="boss@acme.example", role=role(org, "Admin")),
+    }
