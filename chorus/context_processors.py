@@ -3,7 +3,7 @@ signed in; admin-only entries only to org admins."""
 
 from django.urls import reverse
 
-MAIN_NAV = (("Recordings", "recordings"), ("Deals", "deals"))
+MAIN_NAV = (("Recordings", "recordings"), ("Deals", "deals"), ("Analytics", "analytics"))
 SETTINGS_NAV = (
     ("Integrations", "settings-integrations", True),
     ("Organization Settings", "settings-organization", True),

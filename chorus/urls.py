@@ -16,6 +16,7 @@ urlpatterns = [
     path("recordings/", views.RecordingListView.as_view(), name="recordings"),
     path("recordings/<int:pk>/", views.RecordingDetailView.as_view(), name="recording"),
     path("deals/", views.DealListView.as_view(), name="deals"),
+    path("analytics/", views.AnalyticsView.as_view(), name="analytics"),
     path("settings/", views.settings_home, name="settings"),
     path("settings/integrations/", IntegrationsView.as_view(), name="settings-integrations"),
     path("settings/organization/", views.OrganizationSettingsView.as_view(), name="settings-organization"),

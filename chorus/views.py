@@ -8,7 +8,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Prefetch, Q
+from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
@@ -26,6 +27,14 @@ from chorus.forms import (
 )
 from chorus.models import AuditEvent, Engagement, Moment, Participant, PersonalApiToken, Role
 from chorus.tenancy import get_for_org_or_404
+from crm.filters import (
+    ENGAGEMENT_PATHS,
+    OPPORTUNITY_PATHS,
+    OpportunityFilter,
+    crm_fields_of,
+    crm_filterset_class,
+)
+from crm.models import AccountMatch, CrmOpportunity
 
 
 class OrgMemberMixin(LoginRequiredMixin):
@@ -84,10 +93,10 @@ class RecordingListView(OrgMemberMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         base = Engagement.objects.for_org(self.org)
-        filterset = RecordingFilter(self.request.GET or None, queryset=base, org=self.org)
+        filterset = recording_filterset(self.request, self.org, base)
         qs = (
             (filterset.qs if filterset.is_bound else base)
-            .select_related("owner")
+            .select_related("owner", "account_match__account", "account_match__opportunity")
             .annotate(participant_count=Count("participants", distinct=True))
             .order_by("-started_at", "-id")
             .prefetch_related(
@@ -100,7 +109,13 @@ class RecordingListView(OrgMemberMixin, TemplateView):
             engagement.tracker_names = sorted({m.tracker.name for m in engagement.hits})
         query = self.request.GET.copy()
         query.pop("page", None)
-        return super().get_context_data(filter=filterset, page=page, query=query.urlencode(), **kwargs)
+        return super().get_context_data(filter=filterset, crm_fields=crm_fields_of(filterset), page=page,
+                                        query=query.urlencode(), **kwargs)
+
+
+def recording_filterset(request, org, queryset):
+    cls = crm_filterset_class(RecordingFilter, org=org, paths=ENGAGEMENT_PATHS)
+    return cls(request.GET or None, queryset=queryset, org=org)
 
 
 class RecordingDetailView(OrgMemberMixin, TemplateView):
@@ -117,20 +132,55 @@ class RecordingDetailView(OrgMemberMixin, TemplateView):
 
 
 class DealListView(OrgMemberMixin, TemplateView):
-    """Deals are CRM opportunities with their conversations. Until a CRM is
-    connected and synced the list is empty and says how to fill it."""
+    """Deals: the CRM's opportunities with the conversations matched to them,
+    filterable by the Custom CRM Filters."""
 
     template_name = "chorus/deals.html"
 
     def get_context_data(self, **kwargs):
+        matches = AccountMatch.objects.filter(opportunity=OuterRef("pk"))
+        base = CrmOpportunity.objects.for_org(self.org)
+        cls = crm_filterset_class(OpportunityFilter, org=self.org, paths=OPPORTUNITY_PATHS)
+        filterset = cls(self.request.GET or None, queryset=base, org=self.org)
         deals = (
-            Engagement.objects.for_org(self.org)
-            .exclude(crm_opportunity_id="")
-            .values("crm_opportunity_id", "crm_account_id")
-            .annotate(engagements=Count("id"), last_activity=Max("started_at"))
-            .order_by("-last_activity")[:200]
+            (filterset.qs if filterset.is_bound else base)
+            .select_related("account")
+            .annotate(
+                conversations=Coalesce(Subquery(matches.values("opportunity").annotate(n=Count("id")).values("n")), 0),
+                last_activity=Subquery(matches.order_by("-engagement__started_at").values("engagement__started_at")[:1]),
+            )
+            .order_by("is_closed", "close_date", "name")
         )
-        return super().get_context_data(deals=list(deals), **kwargs)
+        page = Paginator(deals, 50).get_page(self.request.GET.get("page"))
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        return super().get_context_data(filter=filterset, crm_fields=crm_fields_of(filterset), page=page,
+                                        query=query.urlencode(), has_crm=base.exists(), **kwargs)
+
+
+class AnalyticsView(OrgMemberMixin, TemplateView):
+    """Conversations counted by opportunity stage and by tracker, under the same
+    filters as Recordings."""
+
+    template_name = "chorus/analytics.html"
+
+    def get_context_data(self, **kwargs):
+        base = Engagement.objects.for_org(self.org)
+        filterset = recording_filterset(self.request, self.org, base)
+        engagements = filterset.qs if filterset.is_bound else base
+        by_stage = list(
+            engagements.values(stage=F("account_match__opportunity__stage")).annotate(n=Count("id")).order_by("-n")
+        )
+        by_tracker = list(
+            Moment.objects.for_org(self.org).filter(engagement__in=engagements.values("pk"))
+            .values(name=F("tracker__name")).annotate(n=Count("engagement", distinct=True)).order_by("-n")[:30]
+        )
+        for rows in (by_stage, by_tracker):
+            top = max((r["n"] for r in rows), default=1)
+            for r in rows:
+                r["pct"] = round(100 * r["n"] / top)
+        return super().get_context_data(filter=filterset, crm_fields=crm_fields_of(filterset), by_stage=by_stage,
+                                        by_tracker=by_tracker, total=engagements.count(), **kwargs)
 
 
 # --- Organization Settings -------------------------------------------------------------
