@@ -51,14 +51,14 @@ def _stage_choices(org):
 def _value_filter(base: str, key: str, field_type: str, alias: str):
     """A filter method comparing one key of a ``custom`` JSON column. Keys are
     used whole (Salesforce names end in ``__c``, which a lookup path would split)."""
-    text = KeyTextTransform(key, f"{base}custom")
+    # Cast: KeyTransform's own lookups treat the right-hand side as JSON on SQLite.
+    text = Cast(KeyTextTransform(key, f"{base}custom"), TextField())
 
     def apply(qs, _name, value):
         if value in (None, "", [], ()):
             return qs
         if isinstance(value, slice):  # ranges: numbers, dates
-            # Cast: KeyTransform's own range lookups parse the bound as JSON on SQLite.
-            expr = Cast(text, FloatField() if field_type in NUMERIC_TYPES else TextField())
+            expr = Cast(text, FloatField()) if field_type in NUMERIC_TYPES else text
             qs = qs.alias(**{alias: expr})
             if value.start is not None:
                 qs = qs.filter(**{f"{alias}__gte": _plain(value.start)})

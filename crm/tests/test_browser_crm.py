@@ -14,8 +14,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from chorus.tests.browser import login, screenshot
-from chorus.tests.factories import UserFactory, role
-from crm.models import CrmField
+from chorus.tests.factories import EngagementFactory, UserFactory, role
+from crm.models import AccountMatch, CrmAccount, CrmField
 from crm.tests.test_salesforce import API, describe, expect_org
 from integrations.models import Connection
 
@@ -103,4 +103,23 @@ def test_admin_connects_salesforce_and_selects_crm_fields(page, live_server, org
         "Call_Outcome__c", "Tier__c"]
     page.goto(f"{live_server.url}/settings/integrations/")
     screenshot(page, "crm-integrations-connected")
+
+    # Synced CRM data (the sync itself is tested in test_sync.py) and two matched calls.
+    gold = CrmAccount.objects.create(org=org, provider="salesforce", remote_id="001G", name="Wonka Industries",
+                                     custom={"Tier__c": "Gold"})
+    silver = CrmAccount.objects.create(org=org, provider="salesforce", remote_id="001S", name="Schrute Farms",
+                                       custom={"Tier__c": "Silver"})
+    for acct, title in ((gold, "Wonka pricing call"), (silver, "Beet farm intro")):
+        e = EngagementFactory(org=org, owner=admin, title=title)
+        AccountMatch.objects.create(org=org, engagement=e, account=acct, rule="domain")
+
+    # Recordings > Custom CRM Filters > Customer Tier = Gold.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Recordings").click()
+    expect(page.get_by_role("link", name="Beet farm intro")).to_be_visible()
+    page.get_by_text("Custom CRM Filters").click()
+    page.get_by_label("Customer Tier (Account)").select_option("Gold")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("link", name="Wonka pricing call")).to_be_visible()
+    expect(page.get_by_role("link", name="Beet farm intro")).to_have_count(0)
+    screenshot(page, "crm-recordings-filtered")
     print(json.dumps({"screenshots": ["crm-integrations-before", "crm-select-fields", "crm-integrations-connected"]}))

@@ -37,9 +37,9 @@ def data(org):
     schrute = account(org, "Schrute Farms", Industry__c="Agriculture", Tier__c=["Silver"], Employees__c=12,
                       Strategic__c=False)
     big = opportunity(org, wonka, "Wonka Renewal", "Negotiation", "250000", dt.date(2026, 12, 15),
-                      Renewal_Date__c="2027-01-01")
+                      Renewal_Date__c="2027-01-01", Type__c="Renewal")
     small = opportunity(org, schrute, "Beets Expansion", "Discovery", "5000", dt.date(2027, 3, 1),
-                        Renewal_Date__c="2027-06-01")
+                        Renewal_Date__c="2027-06-01", Type__c="New Business")
     e1, e2 = call(org, "Wonka pricing", wonka, big), call(org, "Beet farm intro", schrute, small)
     EngagementFactory(org=org, title="No CRM match")
     MomentFactory(engagement=e1, tracker__name="Budget")
@@ -49,6 +49,7 @@ def data(org):
     field(org, "Account", "Employees__c", "Number", "Employees")
     field(org, "Account", "Strategic__c", "Boolean", "Strategic")
     field(org, "Opportunity", "Renewal_Date__c", "Date", "Renewal Date")
+    field(org, "Opportunity", "Type__c", "Picklist", "Type", ["Renewal", "New Business"])
     CrmField.objects.create(org=org, provider="salesforce", object_name="Account", api_name="Hidden__c",
                             label="Not selected", field_type="String", selected=False)
     return {"big": big, "small": small}
@@ -68,6 +69,7 @@ def titles(response):
     ({"close_date_after": "2027-01-01"}, {"Beet farm intro"}),
     ({"crm_account_industry__c": "agri"}, {"Beet farm intro"}),
     ({"crm_account_tier__c": ["EMEA"]}, {"Wonka pricing"}),
+    ({"crm_opportunity_type__c": ["Renewal"]}, {"Wonka pricing"}),
     ({"crm_account_tier__c": ["Silver", "EMEA"]}, {"Wonka pricing", "Beet farm intro"}),
     ({"crm_account_employees__c_min": "100"}, {"Wonka pricing"}),
     ({"crm_account_strategic__c": "false"}, {"Beet farm intro"}),
