@@ -1,0 +1,92 @@
+"""Personal calendars: connect Google / Microsoft 365 (OAuth) or an ICS feed,
+sync now, disconnect. Each user manages only their own calendars."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views import View
+
+from chorus.tenancy import get_for_org_or_404
+from chorus.views import OrgMemberMixin
+from integrations.conferencing import calendars
+from integrations.conferencing.calendars import CalendarError
+from integrations.conferencing.models import Calendar
+
+SESSION_KEY = "calendar_oauth"
+OAUTH_PROVIDERS = (Calendar.Provider.GOOGLE, Calendar.Provider.MICROSOFT)
+
+
+def personal_url() -> str:
+    return reverse("settings-personal") + "#calendar"
+
+
+def redirect_uri(provider: str) -> str:
+    return settings.CHORUS_BASE_URL + reverse("calendar-oauth-callback", args=[provider])
+
+
+class CalendarConnectView(OrgMemberMixin, View):
+    def post(self, request, provider):
+        if provider not in OAUTH_PROVIDERS:
+            raise Http404
+        url, pending = calendars.calendar_oauth_begin(
+            user=request.user, provider=provider, redirect_uri=redirect_uri(provider)
+        )
+        request.session[SESSION_KEY] = pending
+        return redirect(url)
+
+
+class CalendarOAuthCallbackView(OrgMemberMixin, View):
+    def get(self, request, provider):
+        if provider not in OAUTH_PROVIDERS:
+            raise Http404
+        try:
+            calendar = calendars.calendar_oauth_complete(
+                user=request.user,
+                provider=provider,
+                pending=request.session.pop(SESSION_KEY, None),
+                params=request.GET.dict(),
+                redirect_uri=redirect_uri(provider),
+            )
+        except CalendarError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request, f"{calendar.get_provider_display()} is connected. Chorus is reading your meetings now."
+            )
+        return redirect(personal_url())
+
+
+class CalendarIcsView(OrgMemberMixin, View):
+    def post(self, request):
+        try:
+            calendars.calendar_connect_ics(user=request.user, url=request.POST.get("url", ""))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Your calendar feed is connected. Chorus is reading your meetings now.")
+        return redirect(personal_url())
+
+
+class CalendarSyncView(OrgMemberMixin, View):
+    def post(self, request, pk):
+        calendar = get_for_org_or_404(Calendar.objects.filter(user=request.user), self.org, pk=pk)
+        Calendar.objects.filter(pk=calendar.pk).exclude(status=Calendar.Status.SYNCING).update(
+            status=Calendar.Status.QUEUED
+        )
+        calendars.calendar_sync_queue(calendar=calendar)
+        messages.success(request, "Sync queued.")
+        return redirect(personal_url())
+
+
+class CalendarDisconnectView(OrgMemberMixin, View):
+    def post(self, request, pk):
+        calendar = get_for_org_or_404(Calendar.objects.filter(user=request.user), self.org, pk=pk)
+        label = calendar.get_provider_display()
+        calendars.calendar_disconnect(calendar=calendar)
+        messages.success(request, f"{label} is disconnected; the Notetaker will not join its meetings.")
+        return redirect(personal_url())

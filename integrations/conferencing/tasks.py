@@ -1,0 +1,22 @@
+"""django-q2 tasks: thin wrappers that call services."""
+
+from integrations.conferencing import services
+
+
+def zoom_event_process_task(event_id: int) -> str | None:
+    event = services.zoom_event_process(event_id=event_id)
+    return event.status if event else None
+
+
+def calendar_sync_task(calendar_id: int) -> str | None:
+    from integrations.conferencing import calendars
+    from integrations.conferencing.models import Calendar
+
+    calendar = Calendar.objects.filter(pk=calendar_id).first()
+    return calendars.calendar_sync(calendar=calendar).status if calendar else None
+
+
+def calendars_sync_due_task() -> int:
+    from integrations.conferencing import calendars
+
+    return calendars.calendars_sync_due()
