@@ -10,9 +10,9 @@ SYSTEM_PACKAGES := xmlsec1 chromium fonts-dejavu-core
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup system-deps venv migrate lint bench clean
+.PHONY: run test test-postgres setup system-deps venv tools migrate lint bench clean
 
-setup: system-deps venv migrate
+setup: system-deps venv tools migrate
 
 system-deps:
 	@missing=""; \
@@ -32,6 +32,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
+# Azurite (Azure Blob Storage emulator, npm) for the Custom Media Bucket tests.
+AZURITE_VERSION := 3.35.0
+tools: .tools/node_modules/.bin/azurite-blob
+
+.tools/node_modules/.bin/azurite-blob:
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	npm install --silent --no-audit --no-fund --prefix .tools azurite@$(AZURITE_VERSION)
+
 migrate: venv
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py collectstatic --noinput -v 0
@@ -45,7 +54,7 @@ run: setup
 	wait
 
 test: setup
-	$(PY) -m pytest
+	AZURITE_BLOB=$(CURDIR)/.tools/node_modules/.bin/azurite-blob $(PY) -m pytest
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -55,3 +64,17 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .staticfiles
+
+# The core, outbox and SCIM tests again on PostgreSQL (SKIP LOCKED claims, SQL
+# scoping): installs and starts Debian's PostgreSQL when missing.
+PG_URL ?= postgres://chorus:chorus@127.0.0.1:5432/chorus
+test-postgres: setup
+	@command -v pg_ctlcluster >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@cluster=$$(pg_lsclusters -h | head -1 | awk '{print $$1" "$$2}'); \
+	[ -n "$$cluster" ] || { echo "no PostgreSQL cluster found"; exit 1; }; \
+	$(SUDO) pg_ctlcluster $$cluster start 2>/dev/null || true; \
+	for i in $$(seq 30); do $(SUDO) runuser -u postgres -- pg_isready -q && break; sleep 1; done; \
+	$(SUDO) runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='chorus'" | grep -q 1 || \
+	  $(SUDO) runuser -u postgres -- psql -qc "CREATE USER chorus WITH PASSWORD 'chorus' CREATEDB"
+	DATABASE_URL=$(PG_URL) $(PY) -m pytest -m "not browser" chorus integrations/tests sso/tests

@@ -35,6 +35,7 @@ from crm.filters import (
     crm_filterset_class,
 )
 from crm.models import AccountMatch, CrmOpportunity
+from integrations.conferencing.calendars import calendar_personal_context, recording_rules_context
 
 
 class OrgMemberMixin(LoginRequiredMixin):
@@ -122,9 +123,13 @@ class RecordingDetailView(OrgMemberMixin, TemplateView):
     template_name = "chorus/recording_detail.html"
 
     def get_context_data(self, pk, **kwargs):
-        engagement = get_for_org_or_404(Engagement.objects.select_related("owner"), self.org, pk=pk)
+        engagement = get_for_org_or_404(
+            Engagement.objects.select_related("owner", "account_match__account", "account_match__opportunity"),
+            self.org, pk=pk,
+        )
         return super().get_context_data(
             engagement=engagement,
+            has_media=engagement.recording_files.exists(),
             participants=engagement.participants.all(),
             moments=engagement.moments.select_related("tracker"),
             **kwargs,
@@ -196,6 +201,7 @@ class OrganizationSettingsView(OrgAdminMixin, View):
             "editing_display_as": editing,
             "org": self.org,
             "audit": AuditEvent.objects.for_org(self.org).select_related("actor")[:10],
+            "rules": recording_rules_context(org=self.org),
         }
         return render(self.request, self.template_name, ctx, status=status)
 
@@ -318,7 +324,8 @@ class PersonalSettingsView(OrgMemberMixin, View):
         tokens = PersonalApiToken.objects.for_org(self.org).filter(user=self.request.user, revoked_at__isnull=True)
         # The raw token is shown once: on the page right after it was made.
         new_token = self.request.session.pop(self.NEW_TOKEN_KEY, None)
-        ctx = {"form": form, "tokens": tokens, "new_token": new_token, "me": self.request.user}
+        ctx = {"form": form, "tokens": tokens, "new_token": new_token, "me": self.request.user,
+               "cal": calendar_personal_context(self.request)}
         response = render(self.request, self.template_name, ctx, status=status)
         if new_token:
             response["Cache-Control"] = "no-store"
