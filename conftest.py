@@ -4,6 +4,8 @@ import pytest
 
 from chorus.tests.factories import OrganizationFactory, UserFactory, role
 
+pytest_plugins = ["chorus.tests.servers"]
+
 
 @pytest.fixture
 def org(db):

@@ -354,9 +354,14 @@ class ServiceProviderConfigView(ScimBaseView):
         return scim_response(scim_schemas.service_provider_config())
 
 
-class SchemasView(ScimBaseView):
+class _DiscoveryView(ScimBaseView):
+    """A list of discovery documents, or one of them by id (404 in SCIM's shape)."""
+
+    def documents(self, request) -> list[dict]:
+        raise NotImplementedError
+
     def get(self, request, uuid=None):
-        docs = scim_schemas.schemas(request.scim_org)
+        docs = self.documents(request)
         if uuid:
             doc = next((d for d in docs if d["id"].lower() == uuid.lower()), None)
             if doc is None:
@@ -365,15 +370,14 @@ class SchemasView(ScimBaseView):
         return scim_response(scim_schemas.list_response(docs))
 
 
-class ResourceTypesView(ScimBaseView):
-    def get(self, request, uuid=None):
-        docs = scim_schemas.resource_types()
-        if uuid:
-            doc = next((d for d in docs if d["id"].lower() == uuid.lower()), None)
-            if doc is None:
-                raise exceptions.NotFoundError(uuid)
-            return scim_response(doc)
-        return scim_response(scim_schemas.list_response(docs))
+class SchemasView(_DiscoveryView):
+    def documents(self, request):
+        return scim_schemas.schemas(request.scim_org)
+
+
+class ResourceTypesView(_DiscoveryView):
+    def documents(self, request):
+        return scim_schemas.resource_types()
 
 
 class NotImplementedView(ScimBaseView):

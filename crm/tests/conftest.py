@@ -5,37 +5,30 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-import trustme
-from pytest_httpserver import HTTPServer
 
+from chorus.tests.servers import https_server
 from crm.providers import base as crm_base
 from crm.providers import salesforce as sf_provider
 from integrations import registry
 
 
 @pytest.fixture(scope="session")
-def crm_ca():
-    return trustme.CA()
+def crm_ca(tls_ca):
+    return tls_ca
 
 
 @pytest.fixture(scope="session")
-def crm_ca_file(crm_ca, tmp_path_factory):
-    path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    crm_ca.cert_pem.write_to_path(str(path))
-    return str(path)
+def crm_ca_file(tls_ca_file):
+    return tls_ca_file
 
 
 @pytest.fixture(scope="session")
 def _crm_https(crm_ca):
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    crm_ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    server = HTTPServer(host="localhost", port=0, ssl_context=context)
-    server.start()
+    server = https_server(crm_ca)
     yield server
     server.clear()
     if server.is_running():

@@ -4,14 +4,13 @@ a plain HTTP server for recordings and dialer APIs, and moto's S3 server."""
 
 from __future__ import annotations
 
-import ssl
 from datetime import UTC, datetime
 
 import pytest
-import trustme
 from pytest_httpserver import HTTPServer
 
 from chorus.tests.factories import UserFactory, role
+from chorus.tests.servers import https_server
 from integrations.models import Connection, ConnectionStatus
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -27,23 +26,18 @@ def _dialer_settings(settings, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def dialer_ca():
-    return trustme.CA()
+def dialer_ca(tls_ca):
+    return tls_ca
 
 
 @pytest.fixture(scope="session")
-def dialer_ca_file(dialer_ca, tmp_path_factory):
-    path = tmp_path_factory.mktemp("dialer-ca") / "ca.pem"
-    dialer_ca.cert_pem.write_to_path(str(path))
-    return str(path)
+def dialer_ca_file(tls_ca_file):
+    return tls_ca_file
 
 
 @pytest.fixture(scope="session")
 def _sf_https(dialer_ca):
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    dialer_ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    server = HTTPServer(host="localhost", port=0, ssl_context=context)
-    server.start()
+    server = https_server(dialer_ca)
     yield server
     if server.is_running():
         server.stop()
@@ -67,27 +61,16 @@ def media_server():
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def _moto():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(_moto, settings, monkeypatch):
+def s3(moto_url, settings, monkeypatch):
     import boto3
     import requests
 
-    requests.post(f"{_moto}/moto-api/reset", timeout=5)
-    settings.DIALER_S3_ENDPOINT_URL = _moto
+    requests.post(f"{moto_url}/moto-api/reset", timeout=5)
+    settings.DIALER_S3_ENDPOINT_URL = moto_url
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(var, raising=False)
-    return boto3.client("s3", endpoint_url=_moto, region_name="us-east-1", aws_access_key_id="AKIAFIVE9",
+    return boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="AKIAFIVE9",
                         aws_secret_access_key="five9-secret")
 
 

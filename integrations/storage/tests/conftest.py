@@ -6,18 +6,6 @@ import pytest
 from chorus.models import Organization
 
 
-@pytest.fixture(scope="session")
-def moto_url():
-    """moto's S3 server on 127.0.0.1, for the whole session."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def s3(moto_url, monkeypatch):
     """boto3 (and so django-storages) pointed at moto through the standard
