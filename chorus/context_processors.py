@@ -24,7 +24,13 @@ def console(request):
         url = reverse(name)
         return {"label": label, "url": url, "active": path.startswith(url)}
 
+    from crm.push.models import CrmFieldRequest
+
+    # Seed: reps are required to fill out CRM picklists after their meetings and calls.
+    pending = CrmFieldRequest.objects.filter(user=user, answered_at__isnull=True).count()
     return {
+        "pending_crm_fields": pending,
+        "pending_crm_fields_url": reverse("crm-field-requests"),
         "main_nav": [item(label, name) for label, name in MAIN_NAV],
         "settings_nav": [item(label, name) for label, name, admin_only in SETTINGS_NAV if is_admin or not admin_only],
         "current_org": user.org,

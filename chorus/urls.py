@@ -32,5 +32,7 @@ urlpatterns = [
     path("integrations/", include("integrations.conferencing.urls")),
     path("settings/integrations/bucket/", include("integrations.storage.urls")),
     path("settings/integrations/dialers/", include("dialers.urls")),
+    path("settings/integrations/crm-objects/", include("crm.push.urls")),
+    path("crm-fields/", include("crm.push.console_urls")),
     path("", include("sso.saml_urls")),
 ]

@@ -196,3 +196,6 @@ class AccountMatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.engagement_id} → {self.account_id} ({self.rule})"
+
+
+from crm.push.models import *  # noqa: E402,F401,F403  (CRM Objects Creation models live beside their code)

@@ -45,6 +45,8 @@ from dialers.importers import CallRecord, DialerImportError, Importer, MediaErro
 from dialers.importers.base import max_media_bytes
 from dialers.models import ComplianceSettings, DialerCall, MediaStatus
 from integrations.models import Connection, ConnectionStatus
+from integrations.storage.models import RecordingFile
+from integrations.storage.services import bucket_active, recording_delete_stored, storage_for
 
 log = logging.getLogger(__name__)
 S = ConnectionStatus
@@ -337,7 +339,7 @@ def _media_name(call: DialerCall, content_type: str) -> str:
     return f"dialers/{call.org_id}/{call.dialer}/{digest}{EXTENSIONS.get(content_type, '.bin')}"
 
 
-def _download(call: DialerCall, importer: Importer, max_bytes: int) -> None:
+def _download(call: DialerCall, importer: Importer, max_bytes: int, storage) -> None:
     """Fetch one recording into media storage and record the outcome on ``call``
     (saved by the caller in bulk). Streamed through a spooled temp file: at most
     ``SPOOL_BYTES`` in memory, never more than ``max_bytes`` on disk."""
@@ -347,9 +349,9 @@ def _download(call: DialerCall, importer: Importer, max_bytes: int) -> None:
             stored = importer.fetch_media(call.media_source, tmp, max_bytes=max_bytes)
             tmp.seek(0)
             name = _media_name(call, stored.content_type)
-            if default_storage.exists(name):
-                default_storage.delete(name)
-            call.media_name = default_storage.save(name, File(tmp, name=name))
+            if storage.exists(name):
+                storage.delete(name)
+            call.media_name = storage.save(name, File(tmp, name=name))
         call.media_size, call.media_content_type = stored.size, stored.content_type
         call.media_status, call.media_error = MediaStatus.STORED, ""
     except MediaError as exc:
@@ -367,13 +369,17 @@ def _download_all(calls: list[DialerCall], importer: Importer, result: ImportRes
     in bulk. Families whose client is not safe to share say so with
     ``concurrent_media = False``."""
     max_bytes = max_media_bytes()
+    # The org's Custom Media Bucket when it has one (seed: recordings are stored
+    # there from then on), else Chorus' storage; resolved once, here.
+    bucket = bucket_active(org=calls[0].org) if calls else None
+    storage = storage_for(bucket=bucket)
     workers = int(getattr(settings, "DIALER_MEDIA_CONCURRENCY", 8))
     if workers > 1 and len(calls) > 1 and getattr(importer, "concurrent_media", True):
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dialer-media") as pool:
-            list(pool.map(lambda c: _download(c, importer, max_bytes), calls))
+            list(pool.map(lambda c: _download(c, importer, max_bytes, storage), calls))
     else:
         for call in calls:
-            _download(call, importer, max_bytes)
+            _download(call, importer, max_bytes, storage)
     for call in calls:
         if call.media_status == MediaStatus.STORED:
             result.media_stored += 1
@@ -382,6 +388,11 @@ def _download_all(calls: list[DialerCall], importer: Importer, result: ImportRes
             if len(result.media_errors) < 5:
                 result.media_errors.append(f"call {call.external_id}: {call.media_error}")
     DialerCall.objects.bulk_update(calls, MEDIA_FIELDS, batch_size=100)
+    RecordingFile.objects.bulk_create([
+        RecordingFile(org_id=c.org_id, engagement_id=c.engagement_id, bucket=bucket, name=c.media_name,
+                      content_type=c.media_content_type, size=c.media_size or 0)
+        for c in calls if c.media_status == MediaStatus.STORED and c.engagement_id
+    ])
 
 
 def dialer_calls_import(*, connection: Connection, since: datetime, until: datetime,
@@ -584,10 +595,12 @@ def dialer_call_delete_noncompliant(*, call: DialerCall, reason: str) -> None:
     audit event that says who, when and why, without any of the content."""
     engagement = call.engagement
     owner = engagement.owner
-    media_deleted = False
-    if call.media_name:
+    files = list(engagement.recording_files.select_related("bucket"))
+    for rf in files:
+        recording_delete_stored(bucket=rf.bucket, name=rf.name)
+    if call.media_name and not files:  # stored before recordings were tracked per file
         default_storage.delete(call.media_name)
-        media_deleted = True
+    media_deleted = bool(files or call.media_name)
     with transaction.atomic():
         audit_record(org=call.org, actor=None, action="dialer_call.deleted_noncompliant",
                      target=f"{CATALOGUE.get(call.dialer).label if call.dialer in CATALOGUE else call.dialer} "

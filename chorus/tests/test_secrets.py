@@ -70,9 +70,11 @@ def test_canary_is_absent_from_database_file_logs_and_admin_html(db, org, conn, 
     assert MASK in pages[0].content.decode()
     assert CANARY not in caplog.text
 
-    # The database file itself (SQLite: the test database lives in memory, so dump it).
-    dump = "\n".join(connection.connection.iterdump())
-    assert "auth_secret" not in dump and CANARY not in dump
+    # Everything the database holds, as SQL (SQLite can dump itself; other
+    # databases are covered by the raw-column and committed-file tests).
+    if connection.vendor == "sqlite":
+        dump = "\n".join(connection.connection.iterdump())
+        assert "auth_secret" not in dump and CANARY not in dump
 
 
 def test_dumpdata_does_not_write_secrets_in_clear(conn, capsys):

@@ -43,8 +43,12 @@ from crm.providers.base import (
 )
 
 LABEL = "HubSpot"
+# Read to sync; write to push call activity (tasks, notes, contacts, companies,
+# the Chorus custom objects) and required-field answers on deals.
 SCOPES = ("oauth crm.objects.companies.read crm.objects.deals.read crm.objects.contacts.read "
-          "crm.schemas.companies.read crm.schemas.deals.read crm.schemas.contacts.read")
+          "crm.schemas.companies.read crm.schemas.deals.read crm.schemas.contacts.read "
+          "crm.objects.contacts.write crm.objects.companies.write crm.objects.deals.write "
+          "crm.objects.custom.read crm.objects.custom.write crm.schemas.custom.read")
 PAGE_SIZE = 100  # the search API's maximum
 SEARCH_WINDOW = 10_000  # the search API stops paging here: re-query from the last modified seen
 API_ERRORS = (ObjectsApiException, PropertiesApiException, PipelinesApiException, AssociationsApiException,

@@ -101,6 +101,9 @@ def test_same_hour_twice_and_overlapping_windows_import_nothing_twice(org, reps,
 def test_media_faults_leave_the_call_the_error_and_the_rest_of_the_batch(org, reps, sf_server, media, outreach,
                                                                          settings):
     settings.DIALER_MEDIA_MAX_BYTES = 1000
+    # One download at a time: the local media server answers one request at a time,
+    # so a parallel 404 could queue behind the deliberately slow answer and time out.
+    settings.DIALER_MEDIA_CONCURRENCY = 1
 
     def slow(request):
         time.sleep(1.5)

@@ -24,6 +24,7 @@ from django.utils.dateparse import parse_datetime
 from chorus.models import Engagement, Organization, Participant, User
 from chorus.services import audit_record
 from crm.matching import engagement_match
+from crm.push.services import engagement_push_prepare
 from integrations.conferencing import detection, zoom
 from integrations.conferencing.models import ZoomEvent
 from integrations.conferencing.zoom import ZoomError
@@ -488,6 +489,8 @@ def _recording_completed(event: ZoomEvent) -> tuple[str, str]:
             )
             # Seed "Account Matching": tie the meeting to its CRM account and opportunity.
             engagement_match(engagement=engagement)
+            # CRM Objects Creation: the deliveries are written in the same transaction.
+            engagement_push_prepare(engagement=engagement)
             transaction.on_commit(lambda: _notify_ready(engagement=engagement))
     except IntegrityError:  # another worker imported the same meeting meanwhile
         if not RecordingFile.objects.filter(bucket=bucket, name=saved).exists():

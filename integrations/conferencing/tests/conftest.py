@@ -10,7 +10,7 @@ from chorus.models import Organization
 from chorus.tests.factories import UserFactory
 from integrations.conferencing import zoom
 from integrations.models import Connection
-from integrations.storage.tests.conftest import moto_url, s3, s3_bucket  # noqa: F401  (fixtures)
+from integrations.storage.tests.conftest import s3, s3_bucket  # noqa: F401  (fixtures)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zoom"
 SECRET = "zoom-webhook-secret-for-tests"

@@ -1,0 +1,302 @@
+"""CRM Objects Creation: the matrix, and deciding what to push for an engagement.
+
+``engagement_push_prepare`` runs in the transaction that makes an engagement ready:
+it reads the org's matrix, applies the seed's exclusion rules, and enqueues one
+outbox delivery per CRM object with an idempotency key, so preparing twice makes
+each object once. The senders (``crm/push/senders``) do the talking.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from chorus.models import Engagement, Organization, Participant, User
+from chorus.services import audit_record
+from crm.models import CrmContact
+from crm.push.body import activity_body, activity_subject, content_for
+from crm.push.models import (
+    CELLS,
+    COLUMN_LABELS,
+    EVENT_PROVIDERS,
+    ROW_COLUMNS,
+    ROW_LABELS,
+    CrmObjectsSettings,
+    cell_name,
+)
+from integrations.models import Connection, ConnectionStatus, Delivery
+
+CRM_KEYS = ("salesforce", "hubspot", "dynamics")
+AUDIT_ACTION = "crm_objects.update"
+
+TASK_OR_EVENT = "Currently it is possible to create either a Task or an Event for {column}."
+EVENT_UNSUPPORTED = "{crm} has no calendar events: Chorus can create a task instead."
+
+# Which matrix column an engagement kind falls in. Dialer calls are recorded calls.
+KIND_COLUMN = {
+    Engagement.Kind.RECORDING: "recording",
+    Engagement.Kind.DIALER_CALL: "recording",
+    Engagement.Kind.EMAIL: "email",
+    Engagement.Kind.UNRECORDED_MEETING: "unrecorded",
+}
+
+# Dependency order of the objects of one engagement (a sender creates them in it).
+KINDS = ("account", "contact", "task", "event", "trackers", "custom_object", "transcript", "field_update")
+
+
+# --- The matrix -----------------------------------------------------------------------------
+
+
+def crm_connection_for_push(*, org: Organization) -> Connection | None:
+    """The org's connected CRM (the same row CRM Connect shows)."""
+    return (Connection.objects.for_org(org).filter(provider__in=CRM_KEYS)
+            .exclude(status=ConnectionStatus.DISCONNECTED).order_by("-updated_at").first())
+
+
+def crm_objects_settings_get(*, org: Organization) -> CrmObjectsSettings:
+    obj, _ = CrmObjectsSettings.objects.get_or_create(org=org)
+    return obj
+
+
+def crm_objects_cells_validate(*, cells: dict[str, bool], provider: str | None) -> dict[str, str]:
+    """Field errors (cell name → sentence) for a matrix an admin submitted."""
+    errors: dict[str, str] = {}
+    unknown = set(cells) - set(CELLS)
+    for name in sorted(unknown):
+        errors[name] = "This setting does not exist."
+    for column in ROW_COLUMNS["task"]:
+        if cells.get(cell_name("task", column)) and cells.get(cell_name("event", column)):
+            errors[cell_name("event", column)] = TASK_OR_EVENT.format(column=COLUMN_LABELS[column])
+    if provider and provider not in EVENT_PROVIDERS:
+        from crm.providers import get_provider
+
+        for column in ROW_COLUMNS["event"]:
+            if cells.get(cell_name("event", column)):
+                errors.setdefault(cell_name("event", column),
+                                  EVENT_UNSUPPORTED.format(crm=get_provider(provider).label))
+    return errors
+
+
+def crm_objects_settings_update(*, org: Organization, actor: User | None,
+                                cells: dict[str, bool]) -> CrmObjectsSettings:
+    """Save the matrix (cells not given are off, as an unticked checkbox) and record
+    who changed what."""
+    connection = crm_connection_for_push(org=org)
+    errors = crm_objects_cells_validate(cells=cells, provider=connection.provider if connection else None)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        settings_row = CrmObjectsSettings.objects.select_for_update().filter(org=org).first() \
+            or crm_objects_settings_get(org=org)
+        changes: dict[str, list[Any]] = {}
+        for name in CELLS:
+            new = bool(cells.get(name, False))
+            old = getattr(settings_row, name)
+            if old != new:
+                changes[name] = [old, new]
+                setattr(settings_row, name, new)
+        if changes:
+            settings_row.updated_at, settings_row.updated_by = timezone.now(), actor
+            settings_row.save()
+            audit_record(org=org, actor=actor, action=AUDIT_ACTION, target="CRM Objects Creation", changes=changes)
+    return settings_row
+
+
+def crm_objects_history(*, org: Organization, limit: int = 5) -> list[dict[str, Any]]:
+    from chorus.models import AuditEvent
+
+    events = AuditEvent.objects.for_org(org).filter(action=AUDIT_ACTION).select_related("actor")[:limit]
+    out = []
+    for e in events:
+        described = []
+        for name, (_old, new) in e.changes.items():
+            row, _, column = name.rpartition("_")
+            described.append(f"{ROW_LABELS.get(row, row)} · {COLUMN_LABELS.get(column, column)} "
+                             f"{'on' if new else 'off'}")
+        out.append({"at": e.at, "actor": e.actor, "changes": described})
+    return out
+
+
+# --- Exclusion rules (seed: Create Tasks for Unrecorded Meetings) ---------------------------
+
+RECORDING_TURNED_OFF = "The user asked Chorus not to record this meeting."
+ONLY_INTERNAL = "Only internal or ignored participants attended."
+BLOCKLISTED = "At least one participant is on the block list."
+
+
+def rule_recording_turned_off(engagement: Engagement, participants: list[Participant]) -> str | None:
+    return RECORDING_TURNED_OFF if engagement.recording_disabled else None
+
+
+def rule_only_internal_or_ignored(engagement: Engagement, participants: list[Participant]) -> str | None:
+    return None if any(not p.is_internal and not p.is_ignored for p in participants) else ONLY_INTERNAL
+
+
+def rule_blocklisted_participant(engagement: Engagement, participants: list[Participant]) -> str | None:
+    return BLOCKLISTED if any(p.is_blocklisted for p in participants) else None
+
+
+UNRECORDED_RULES = (rule_recording_turned_off, rule_only_internal_or_ignored, rule_blocklisted_participant)
+
+
+def push_exclusion_reason(*, engagement: Engagement, participants: list[Participant]) -> str | None:
+    """Why an unrecorded meeting is not pushed, or None."""
+    if engagement.kind != Engagement.Kind.UNRECORDED_MEETING:
+        return None
+    for rule in UNRECORDED_RULES:
+        if reason := rule(engagement, participants):
+            return reason
+    return None
+
+
+# --- What to push ---------------------------------------------------------------------------
+
+
+def push_key(provider: str, kind: str, ident: Any) -> str:
+    """The idempotency key of one CRM object: stable across retries and re-preparation,
+    and per CRM, so connecting another CRM pushes to it once too."""
+    return f"crm:{provider}:{kind}:{ident}"
+
+
+def _split_name(name: str, email: str) -> tuple[str, str]:
+    parts = (name or "").split()
+    if len(parts) >= 2:
+        return " ".join(parts[:-1]), parts[-1]
+    if parts:
+        return "", parts[0]
+    return "", re.split(r"[@.+_]", email)[0].title() or email
+
+
+def _company_from_domain(domain: str) -> str:
+    return domain.split(".")[0].replace("-", " ").title() if domain else ""
+
+
+def push_plan(*, engagement: Engagement, settings_row: CrmObjectsSettings, provider: str) -> dict[str, bool]:
+    """Which objects the matrix asks for, for this engagement's type."""
+    column = KIND_COLUMN.get(engagement.kind)
+    plan = {row: False for row in ROW_LABELS}
+    if column is None:
+        return plan
+    for row, columns in ROW_COLUMNS.items():
+        if column in columns:
+            plan[row] = bool(getattr(settings_row, cell_name(row, column)))
+    if provider not in EVENT_PROVIDERS:
+        plan["event"] = False
+    if plan["event"]:
+        plan["task"] = False  # one or the other; the form refuses both
+    return plan
+
+
+def engagement_push_prepare(*, engagement: Engagement) -> list[Delivery]:
+    """Enqueue the CRM objects the org's matrix asks for. Safe to call again: every
+    object has an idempotency key, so the CRM gets one copy."""
+    org = engagement.org
+    connection = crm_connection_for_push(org=org)
+    if connection is None:
+        return []
+    provider = connection.provider
+    settings_row = crm_objects_settings_get(org=org)
+    participants = list(engagement.participants.all())
+    if push_exclusion_reason(engagement=engagement, participants=participants):
+        return []
+    plan = push_plan(engagement=engagement, settings_row=settings_row, provider=provider)
+    if not any(plan.values()):
+        from crm.push.required_fields import crm_field_requests_create
+
+        crm_field_requests_create(engagement=engagement, task_pushed=False)
+        return []
+    moments = list(engagement.moments.select_related("tracker").all())
+    content = content_for(engagement, participants=participants, moments=moments)
+
+    external = [p for p in participants if p.email and not p.is_internal and not p.is_ignored
+                and not p.is_blocklisted and not org.is_internal_email(p.email)]
+    emails = sorted({p.email.lower() for p in external})
+    known = {c.email: c for c in CrmContact.objects.for_org(org).filter(provider=provider, email__in=emails)}
+    new_people = {}
+    for p in external:
+        email = p.email.lower()
+        if email not in known and email not in new_people:
+            new_people[email] = p
+    want_contacts = plan["contact"] or (plan["custom_object"] and settings_row.contacts_for_moments)
+
+    account_id = engagement.crm_account_id
+    account_key = ""
+    domains = sorted({e.rsplit("@", 1)[1] for e in new_people})
+    if plan["account"] and not account_id and domains:
+        account_key = push_key(provider, "account", domains[0])
+    owner_id = (engagement.owner.external_ids or {}).get(provider, "") if engagement.owner else ""
+    ends_at = engagement.started_at + timedelta(seconds=engagement.duration_seconds or 0)
+    common = {
+        "engagement_id": engagement.id, "owner_id": owner_id,
+        "account_id": account_id, "opportunity_id": engagement.crm_opportunity_id,
+        "account_key": account_key,
+    }
+    contact_keys = [push_key(provider, "contact", e) for e in new_people] if want_contacts else []
+    who_ids = [known[e].remote_id for e in emails if e in known]
+
+    rows: list[tuple[str, str, dict]] = []
+    if account_key:
+        domain = domains[0]
+        rows.append(("account", account_key, {"name": _company_from_domain(domain), "domain": domain,
+                                              "website": f"https://{domain}", "owner_id": owner_id}))
+    if want_contacts:
+        for email, p in new_people.items():
+            first, last = _split_name(p.name, email)
+            rows.append(("contact", push_key(provider, "contact", email), {
+                "email": email, "first_name": first, "last_name": last, "title": p.title,
+                "account_id": account_id, "account_key": account_key, "owner_id": owner_id}))
+    activity = "event" if plan["event"] else "task" if plan["task"] else ""
+    if activity:
+        rows.append((activity, push_key(provider, activity, engagement.id), {
+            **common, "subject": activity_subject(title=engagement.title, provider=provider),
+            "body": activity_body(content, provider=provider),
+            "starts_at": engagement.started_at.isoformat(), "ends_at": ends_at.isoformat(),
+            "duration_seconds": engagement.duration_seconds,
+            "who_ids": who_ids, "contact_keys": contact_keys,
+            "trackers": content.topics if plan["tracker"] else [],
+        }))
+    if plan["tracker"] and content.topics and (engagement.crm_opportunity_id or account_id):
+        rows.append(("trackers", push_key(provider, "trackers", engagement.id), {
+            **common, "trackers": content.topics, "started_at": engagement.started_at.isoformat()}))
+    if plan["custom_object"]:
+        rows.append(("custom_object", push_key(provider, "custom_object", engagement.id), {
+            **common, "key": push_key(provider, "engagement", engagement.id),
+            "title": engagement.display_title, "kind": engagement.kind,
+            "started_at": engagement.started_at.isoformat(), "duration_seconds": engagement.duration_seconds,
+            "recording_url": engagement.recording_url, "who_ids": who_ids, "contact_keys": contact_keys,
+            "moments": [{"key": push_key(provider, "moment", m.id), "tracker": m.tracker.name,
+                         "at_seconds": m.at_seconds, "text": m.text[:1000], "speaker": m.speaker}
+                        for m in moments],
+        }))
+    if plan["transcript"] and engagement.transcript:
+        rows.append(("transcript", push_key(provider, "transcript", engagement.id), {
+            **common, "title": f"Chorus transcript - {engagement.display_title}",
+            "text": engagement.transcript, "activity_key": push_key(provider, activity, engagement.id)
+            if activity else "", "who_ids": who_ids}))
+
+    from crm.push.required_fields import crm_field_requests_create
+
+    with transaction.atomic():
+        out = deliveries_enqueue(org=org, target=provider, rows=[
+            (kind, key, engagement if kind not in ("account", "contact") else None, payload)
+            for kind, key, payload in rows])
+        crm_field_requests_create(engagement=engagement, task_pushed=activity == "task")
+    return out
+
+
+def deliveries_enqueue(*, org: Organization, target: str, rows: list[tuple[str, str, Any, dict]]) -> list[Delivery]:
+    """``delivery_enqueue`` for several rows in two statements: an insert that skips
+    keys already queued (the outbox's unique (org, idempotency_key) — an existing
+    contact delivery for the same email stays the one), then the rows by key."""
+    keys = [key for _, key, _, _ in rows]
+    with transaction.atomic(savepoint=False):
+        Delivery.objects.bulk_create([
+            Delivery(org=org, target=target, kind=kind, idempotency_key=key, engagement=engagement, payload=payload)
+            for kind, key, engagement, payload in rows], ignore_conflicts=True)
+        by_key = {d.idempotency_key: d for d in Delivery.objects.filter(org=org, idempotency_key__in=keys)}
+    return [by_key[k] for k in keys]

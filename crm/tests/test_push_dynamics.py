@@ -1,0 +1,204 @@
+"""Pushing to Dynamics 365 (Dataverse Web API) with requests, over the wire to a
+local HTTPS server: $batch with one change set per object, upserts on ids derived
+from the Chorus key (a retry updates, never duplicates), events as appointments."""
+
+import json
+import logging
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from chorus.models import Engagement, Tracker
+from chorus.tests.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
+from crm.push import testing
+from crm.push.clients import PushHttp
+from crm.push.registry import register
+from crm.push.senders.dynamics import DynamicsSender, record_id
+from crm.push.services import crm_objects_settings_get, engagement_push_prepare
+from integrations.models import Connection, Delivery
+from integrations.outbox import outbox_process
+
+pytestmark = pytest.mark.django_db
+S = Delivery.Status
+API = "/api/data/v9.2/"
+OPP = "6f0e0000-0000-0000-0000-0000000000a1"
+ACCOUNT = "6f0e0000-0000-0000-0000-0000000000b1"
+OWNER = "6f0e0000-0000-0000-0000-000000000001"
+
+
+@pytest.fixture(autouse=True)
+def _push(settings, monkeypatch):
+    register()
+    monkeypatch.setattr(PushHttp, "timeout", (3, 10))
+
+
+@pytest.fixture
+def connection(org, crm_server):
+    return Connection.objects.create(org=org, provider="dynamics", status="ok",
+                                     config={"org_url": crm_server.url_for("").rstrip("/")},
+                                     secrets={"access_token": "d365-token"})
+
+
+@pytest.fixture
+def rep(org):
+    return UserFactory(org=org, email="rep@acme.example", first_name="Rey", last_name="Rep",
+                       external_ids={"dynamics": OWNER})
+
+
+@pytest.fixture
+def fake(crm_server, caplog):
+    caplog.set_level(logging.WARNING, logger="werkzeug")
+    fake = testing.FakeDataverse()
+    crm_server.expect_request(re.compile(r"/api/data/.*")).respond_with_handler(fake.handle)
+    return fake
+
+
+def meeting(org, rep, **kw):
+    defaults = {"title": "Wonka and Schrute Farms Connect", "crm_account_id": ACCOUNT, "crm_opportunity_id": OPP,
+                "recording_url": "https://chorus.ai/meeting/1", "next_steps": ["Send the invite"],
+                "started_at": timezone.now().replace(microsecond=0) - timedelta(hours=1)}
+    e = EngagementFactory(org=org, owner=rep, **{**defaults, **kw})
+    ParticipantFactory(engagement=e, name="Rey Rep", email="rep@acme.example", is_internal=True)
+    ParticipantFactory(engagement=e, name="Willy Wonka", title="CEO", email="willy@wonka.example")
+    MomentFactory(engagement=e, org=org, tracker=Tracker.objects.get_or_create(org=org, name="Budget")[0],
+                  at_seconds=5, text="What is the budget?", speaker="Willy Wonka")
+    return e
+
+
+def operations(body: str):
+    """(method, path, json) of every operation of a $batch body, per change set."""
+    boundary = body.split("\r\n", 1)[0][2:]
+    out = []
+    for part in body.split("--" + boundary)[1:-1]:
+        ops = []
+        for m in re.finditer(r"^(PATCH|POST) \S+/api/data/v9\.2/(\S+) HTTP/1\.1\r\n.*?\r\n\r\n(.*?)\r\n--", part,
+                             re.M | re.S):
+            ops.append((m.group(1), m.group(2), json.loads(m.group(3))))
+        out.append(ops)
+    return out
+
+
+def drain(rounds=40, start=None):
+    now = start or timezone.now()
+    for _ in range(rounds):
+        outbox_process(limit=5000, now=now)
+        if not Delivery.objects.exclude(status__in=[S.SENT, S.FAILED]).exists():
+            return
+        now += timedelta(hours=2)
+
+
+def test_one_batch_with_a_change_set_per_object(org, rep, connection, fake):
+    e = meeting(org, rep)
+    engagement_push_prepare(engagement=e)
+    assert outbox_process()["sent"] == 4
+    [(method, path, body)] = fake.calls
+    assert (method, path) == ("POST", f"{API}$batch")
+    contact = record_id(org.id, "crm:dynamics:contact:willy@wonka.example")
+    task = record_id(org.id, f"crm:dynamics:task:{e.id}")
+    engagement = record_id(org.id, f"crm:dynamics:engagement:{e.id}")
+    moment = e.moments.get()
+    sets = operations(body)
+    assert sets[0] == [("PATCH", f"contacts({contact})", {
+        "firstname": "Willy", "lastname": "Wonka", "emailaddress1": "willy@wonka.example", "jobtitle": "CEO",
+        "parentcustomerid_account@odata.bind": f"/accounts({ACCOUNT})",
+        "ownerid@odata.bind": f"/systemusers({OWNER})"})]
+    assert sets[2] == [("PATCH", f"tasks({task})", {
+        "subject": "Chorus - Wonka and Schrute Farms Connect",
+        "description": "RECORDING:\nhttps://chorus.ai/meeting/1\n\nATTENDEES:\nRey Rep\nWilly Wonka, CEO\n\n"
+                       "KEY TOPICS DISCUSSED:\nBudget\n\nNEXT STEPS (TRANSCRIPT):\n* Send the invite",
+        "actualstart": e.started_at.isoformat(), "actualend": (e.started_at + timedelta(minutes=30)).isoformat(),
+        "actualdurationminutes": 30, "scheduledend": (e.started_at + timedelta(minutes=30)).isoformat(),
+        "statecode": 1, "statuscode": 5, "regardingobjectid_opportunity@odata.bind": f"/opportunities({OPP})",
+        "ownerid@odata.bind": f"/systemusers({OWNER})"})]
+    assert sets[3] == [("PATCH", f"opportunities({OPP})", {"chorus_trackers": "Budget"})]
+    # The Engagement and its Moments: one change set (a transaction), before the singles.
+    assert [op[1] for op in sets[1]] == [f"chorus_engagements({engagement})",
+                                         f"chorus_moments({record_id(org.id, f'crm:dynamics:moment:{moment.id}')})"]
+    assert sets[1][1][2]["chorus_Engagement@odata.bind"] == f"/chorus_engagements({engagement})"
+    assert sets[1][0][2]["chorus_Contact@odata.bind"] == f"/contacts({contact})"
+    assert dict(Delivery.objects.values_list("kind", "remote_id"))["task"] == task
+
+
+def test_requests_stay_full_around_large_change_sets(org):
+    """Singles fill the gap an Engagement-with-Moments change set leaves."""
+    def d(kind, key, deps=()):
+        return Delivery(org=org, kind=kind, idempotency_key=key, payload={"contact_keys": list(deps)})
+
+    sets = [(d("contact", f"c{i}"), [1]) for i in range(3)]
+    sets += [(d("custom_object", f"e{i}", [f"c{i}"]), [1] * 400) for i in range(3)]
+    sets += [(d("task", f"t{i}", [f"c{i}"]), [1]) for i in range(3)]
+    requests_ = DynamicsSender.pack(sets)
+    assert [sum(len(ops) for _, ops in r) for r in requests_] == [806, 400]
+    assert [x.idempotency_key for x, _ in requests_[0]] == ["c0", "c1", "c2", "e0", "e1", "t0", "t1", "t2"]
+
+
+def test_event_is_an_appointment_with_its_attendees(org, rep, connection, fake):
+    row = crm_objects_settings_get(org=org)
+    row.task_recording, row.event_recording = False, True
+    row.custom_object_recording = row.tracker_recording = False
+    row.save()
+    e = meeting(org, rep)
+    engagement_push_prepare(engagement=e)
+    drain()
+    [appointment] = fake.records["appointments"]
+    contact = record_id(org.id, "crm:dynamics:contact:willy@wonka.example")
+    assert appointment["subject"] == "Chorus - Wonka and Schrute Farms Connect"
+    assert appointment["scheduledstart"] == e.started_at.isoformat()
+    assert appointment["appointment_activity_parties"] == [
+        {"partyid_contact@odata.bind": f"/contacts({contact})", "participationtypemask": 5}]
+    assert not fake.records["tasks"]
+
+
+def test_transcript_is_an_annotation_on_the_task(org, rep, connection, fake):
+    row = crm_objects_settings_get(org=org)
+    row.transcript_recording = True
+    row.save()
+    e = meeting(org, rep, transcript="Willy: hello")
+    engagement_push_prepare(engagement=e)
+    drain()
+    [note] = fake.records["annotations"]
+    assert note["notetext"] == "Willy: hello"
+    assert note["objectid_task@odata.bind"] == f"/tasks({record_id(org.id, f'crm:dynamics:task:{e.id}')})"
+
+
+def test_a_retry_updates_what_the_first_attempt_made(org, rep, connection, fake, monkeypatch):
+    engagement_push_prepare(engagement=meeting(org, rep))
+    real = DynamicsSender._post_batch
+
+    class Killed(BaseException):
+        pass
+
+    def dies(self, *args):
+        real(self, *args)
+        raise Killed
+
+    monkeypatch.setattr(DynamicsSender, "_post_batch", dies)
+    with pytest.raises(Killed):
+        outbox_process()
+    monkeypatch.setattr(DynamicsSender, "_post_batch", real)
+    drain(start=timezone.now() + timedelta(hours=1))
+    assert len(fake.calls) == 2
+    assert [len(fake.records[k]) for k in ("contacts", "tasks", "chorus_engagements")] == [1, 1, 1]
+
+
+def test_throttled_batch_is_handed_back(org, rep, connection, crm_server):
+    engagement_push_prepare(engagement=meeting(org, rep))
+    crm_server.expect_request(f"{API}$batch").respond_with_data("", status=429, headers={"Retry-After": "42"})
+    now = timezone.now()
+    assert outbox_process(now=now)["deferred"] == 4
+    assert Delivery.objects.first().next_attempt_at == now + timedelta(seconds=42)
+
+
+def test_fault_run_exactly_once(org, rep, connection, fake, monkeypatch, settings):
+    settings.OUTBOX_MAX_ATTEMPTS = 20
+    fake.faults = 0.2
+    monkeypatch.setattr(PushHttp, "timeout", (3, 0.3))
+    testing.seed_engagements(org=org, owner=rep, count=300, moments=5)
+    for e in Engagement.objects.filter(org=org):
+        engagement_push_prepare(engagement=e)
+    drain(rounds=60)
+    assert not Delivery.objects.exclude(status=S.SENT).exists()
+    assert [len(fake.records[k]) for k in ("contacts", "tasks", "chorus_engagements", "chorus_moments")] == \
+        [300, 300, 300, 1500]

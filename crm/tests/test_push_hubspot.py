@@ -1,0 +1,222 @@
+"""Pushing to HubSpot through hubspot-api-client, over the wire to a local HTTPS
+server: batch creates with inline associations, the chorus_id look-up on retry,
+upserted custom objects with v4 association batches, rate limits, a fault run."""
+
+import logging
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from chorus.models import Engagement, Tracker
+from chorus.tests.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
+from crm.push import testing
+from crm.push.clients import PushHttp
+from crm.push.registry import register
+from crm.push.senders.hubspot import HubSpotSender
+from crm.push.services import crm_objects_settings_get, engagement_push_prepare
+from integrations.models import Connection, Delivery
+from integrations.outbox import outbox_process
+
+pytestmark = pytest.mark.django_db
+S = Delivery.Status
+
+
+@pytest.fixture(autouse=True)
+def _push(settings, monkeypatch):
+    register()
+    settings.OUTBOX_MAX_ATTEMPTS = 12
+    monkeypatch.setattr(PushHttp, "timeout", (3, 10))
+
+
+@pytest.fixture
+def connection(org, crm_server):
+    return Connection.objects.create(org=org, provider="hubspot", status="ok", config={"crm_org_id": "123"},
+                                     secrets={"access_token": "hs-token"})
+
+
+@pytest.fixture
+def rep(org):
+    return UserFactory(org=org, email="rep@acme.example", first_name="Rey", last_name="Rep",
+                       external_ids={"hubspot": "77"})
+
+
+@pytest.fixture
+def fake(crm_server, caplog):
+    caplog.set_level(logging.WARNING, logger="werkzeug")
+    fake = testing.FakeHubSpot()
+    crm_server.expect_request(re.compile(r"/crm/.*")).respond_with_handler(fake.handle)
+    return fake
+
+
+def meeting(org, rep, **kw):
+    defaults = {"title": "Wonka and Schrute Farms Connect", "crm_account_id": "5001", "crm_opportunity_id": "9001",
+                "recording_url": "https://chorus.ai/meeting/1", "next_steps": ["Send the invite"],
+                "started_at": timezone.now().replace(microsecond=0) - timedelta(hours=1)}
+    e = EngagementFactory(org=org, owner=rep, **{**defaults, **kw})
+    ParticipantFactory(engagement=e, name="Rey Rep", email="rep@acme.example", is_internal=True)
+    ParticipantFactory(engagement=e, name="Willy Wonka", title="CEO", email="willy@wonka.example")
+    MomentFactory(engagement=e, org=org, tracker=Tracker.objects.get_or_create(org=org, name="Budget")[0],
+                  at_seconds=5, text="What is the budget?", speaker="Willy Wonka")
+    return e
+
+
+def drain(rounds=40, start=None):
+    now = start or timezone.now()
+    for _ in range(rounds):
+        outbox_process(limit=5000, now=now)
+        if not Delivery.objects.exclude(status__in=[S.SENT, S.FAILED]).exists():
+            return
+        now += timedelta(hours=2)
+
+
+def ms(dt):
+    return str(int(dt.timestamp() * 1000))
+
+
+def test_exact_task_request_with_inline_associations(org, rep, connection, crm_server):
+    row = crm_objects_settings_get(org=org)
+    row.custom_object_recording = row.contact_recording = row.tracker_recording = False
+    row.save()
+    e = meeting(org, rep)
+    engagement_push_prepare(engagement=e)
+    key = f"crm:hubspot:task:{e.id}"
+    crm_server.expect_ordered_request("/crm/v3/objects/tasks/batch/create", method="POST",
+                                      headers={"Authorization": "Bearer hs-token"}, json={"inputs": [{
+        "properties": {
+            "hs_task_subject": "Chorus - Wonka and Schrute Farms Connect",
+            "hs_task_body": '<p><strong>RECORDING:</strong><br><a href="https://chorus.ai/meeting/1">'
+                            'https://chorus.ai/meeting/1</a></p><p><strong>ATTENDEES:</strong><br>Rey Rep<br>'
+                            'Willy Wonka, CEO</p><p><strong>KEY TOPICS DISCUSSED:</strong><br>Budget</p>'
+                            '<p><strong>NEXT STEPS (TRANSCRIPT):</strong><br>* Send the invite</p>',
+            "hs_timestamp": ms(e.started_at), "hs_task_status": "COMPLETED", "hs_task_type": "CALL",
+            "chorus_id": key, "hubspot_owner_id": "77"},
+        "associations": [
+            {"to": {"id": "5001"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 192}]},
+            {"to": {"id": "9001"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 216}]}],
+    }]}).respond_with_json({"status": "COMPLETE", "results": [
+        {"id": "4242", "properties": {"chorus_id": key}, "createdAt": "2026-01-01T00:00:00Z",
+         "updatedAt": "2026-01-01T00:00:00Z", "archived": False}]}, status=201,
+        headers={"X-HubSpot-RateLimit-Daily": "250000", "X-HubSpot-RateLimit-Daily-Remaining": "249000"})
+    assert outbox_process()["sent"] == 1
+    crm_server.check_assertions()
+    assert Delivery.objects.get().remote_id == "4242"
+
+
+def test_seed_defaults_end_to_end(org, rep, connection, fake):
+    e = meeting(org, rep)
+    engagement_push_prepare(engagement=e)
+    drain()
+    assert not Delivery.objects.exclude(status=S.SENT).exists()
+    [contact] = fake.records["contacts"]
+    assert contact["properties"] == {"email": "willy@wonka.example", "firstname": "Willy", "lastname": "Wonka",
+                                     "jobtitle": "CEO", "hubspot_owner_id": "77"}
+    [task] = fake.records["tasks"]
+    assert {"to": {"id": contact["id"]}, "types": [
+        {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}]} in task["associations"]
+    assert fake.records["deals.updates"] == [{"id": "9001", "properties": {"chorus_trackers": "Budget"}}]
+    [engagement] = fake.records["chorus_engagement"]
+    [moment] = fake.records["chorus_moment"]
+    assert engagement["properties"]["chorus_id"] == f"crm:hubspot:engagement:{e.id}"
+    assert fake.records["associations"] == [("chorus_moment", moment["id"], "chorus_engagement", engagement["id"])]
+
+
+def test_event_row_is_not_offered_and_never_sent(org, rep, connection, fake):
+    row = crm_objects_settings_get(org=org)
+    row.event_recording = True  # as if set behind the form's back
+    row.save()
+    engagement_push_prepare(engagement=meeting(org, rep))
+    drain()
+    assert len(fake.records["tasks"]) == 1
+
+
+def test_retry_reads_by_chorus_id_instead_of_creating_again(org, rep, connection, fake, monkeypatch):
+    engagement_push_prepare(engagement=meeting(org, rep))
+    real = HubSpotSender.call
+
+    class Killed(BaseException):
+        pass
+
+    def dies(self, batch, fn, *args, write, **kw):
+        result = real(self, batch, fn, *args, write=write, **kw)
+        if write:
+            raise Killed
+        return result
+
+    monkeypatch.setattr(HubSpotSender, "call", dies)
+    with pytest.raises(Killed):
+        outbox_process()
+    monkeypatch.setattr(HubSpotSender, "call", real)
+    drain(start=timezone.now() + timedelta(hours=1))
+    assert len(fake.records["contacts"]) == 1 and len(fake.records["tasks"]) == 1
+    reads = [c for c in fake.calls if c[1].endswith("/batch/read")]
+    assert reads and reads[0][2]["idProperty"] == "email"
+
+
+def test_a_contact_made_in_hubspot_since_the_last_sync_is_linked(org, rep, connection, fake):
+    """HubSpot answers 409 (unique email): Chorus reads it and links it, once."""
+    fake.records["contacts"].append({"id": "888", "properties": {"email": "willy@wonka.example"}})
+    fake.index[("contacts", "email", "willy@wonka.example")] = fake.records["contacts"][0]
+    engagement_push_prepare(engagement=meeting(org, rep))
+    drain()
+    assert len(fake.records["contacts"]) == 1
+    assert Delivery.objects.get(kind="contact").remote_id == "888"
+    assert {"to": {"id": "888"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}]} \
+        in fake.records["tasks"][0]["associations"]
+
+
+def test_rate_limit_hands_the_batch_back(org, rep, connection, crm_server):
+    engagement_push_prepare(engagement=meeting(org, rep))
+    crm_server.expect_request(re.compile(r"/crm/.*")).respond_with_json(
+        {"status": "error", "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}, status=429,
+        headers={"Retry-After": "10"})
+    now = timezone.now()
+    assert outbox_process(now=now)["deferred"] == 4
+    assert set(Delivery.objects.values_list("attempts", flat=True)) == {0}
+    assert Delivery.objects.first().next_attempt_at == now + timedelta(seconds=10)
+
+
+def test_fault_run_exactly_once(org, rep, connection, fake, settings, monkeypatch):
+    """20 % of calls fail (429, 503, slow answers after the write): every object
+    ends up in HubSpot once. (A custom object needs several calls to all succeed,
+    so this run allows more attempts than production's 8.)"""
+    settings.OUTBOX_MAX_ATTEMPTS = 40
+    fake.faults = 0.2
+    monkeypatch.setattr(PushHttp, "timeout", (3, 0.3))  # the fake's slow answers take 0.6 s
+    testing.seed_engagements(org=org, owner=rep, count=150, moments=5)
+    for e in Engagement.objects.filter(org=org):
+        engagement_push_prepare(engagement=e)
+    drain(rounds=60)
+    assert not Delivery.objects.exclude(status=S.SENT).exists()
+    assert sum(fake.fault_counts.values()) > 3
+    assert len(fake.records["tasks"]) == 150 and fake.duplicates("tasks", "id") == 0
+    assert len({t["properties"]["chorus_id"] for t in fake.records["tasks"]}) == 150
+    assert len({c["properties"]["email"] for c in fake.records["contacts"]}) == len(fake.records["contacts"]) == 150
+    assert len(fake.records["chorus_moment"]) == 750 and len(fake.records["associations"]) == 750
+
+
+def test_expired_token_is_refreshed_and_the_push_goes_round_again(org, rep, connection, crm_server):
+    connection.secrets = {"access_token": "old", "refresh_token": "refresh-me"}
+    connection.save()
+    row = crm_objects_settings_get(org=org)
+    row.custom_object_recording = row.contact_recording = row.tracker_recording = False
+    row.save()
+    engagement_push_prepare(engagement=meeting(org, rep))
+    crm_server.expect_ordered_request("/crm/v3/objects/tasks/batch/create", headers={"Authorization": "Bearer old"}) \
+        .respond_with_json({"status": "error", "category": "EXPIRED_AUTHENTICATION"}, status=401)
+    crm_server.expect_ordered_request("/oauth/v1/token", method="POST").respond_with_json(
+        {"access_token": "new", "refresh_token": "refresh-2", "expires_in": 1800, "token_type": "bearer"})
+    # The retry first reads by chorus_id (the 401'd create may not have been the only attempt).
+    crm_server.expect_ordered_request("/crm/v3/objects/tasks/batch/read", headers={"Authorization": "Bearer new"}) \
+        .respond_with_json({"status": "COMPLETE", "results": []})
+    crm_server.expect_ordered_request("/crm/v3/objects/tasks/batch/create", headers={"Authorization": "Bearer new"}) \
+        .respond_with_json({"status": "COMPLETE", "results": [{"id": "1", "properties": {
+            "chorus_id": Delivery.objects.get().idempotency_key}, "createdAt": "2026-01-01T00:00:00Z",
+            "updatedAt": "2026-01-01T00:00:00Z"}]}, status=201)
+    assert outbox_process()["retrying"] == 1
+    connection.refresh_from_db()
+    assert connection.secrets["access_token"] == "new"
+    drain(start=timezone.now() + timedelta(hours=1))
+    crm_server.check_assertions()
+    assert Delivery.objects.get().status == S.SENT

@@ -1,0 +1,318 @@
+"""Pushing to Salesforce through simple-salesforce, over the wire to a local HTTPS
+server: the exact requests, Task vs Event, every matrix row, exactly-once retries,
+rate limits and the daily allowance, and the 20 % fault run."""
+
+import contextlib
+import logging
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from chorus.models import Engagement, Tracker
+from chorus.tests.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
+from crm.push import testing
+from crm.push.clients import PushHttp
+from crm.push.models import CrmPushState
+from crm.push.registry import register
+from crm.push.senders.salesforce import SalesforceSender
+from crm.push.services import crm_objects_settings_get, engagement_push_prepare
+from integrations.models import Connection, Delivery
+from integrations.outbox import outbox_process
+
+pytestmark = pytest.mark.django_db
+API = "/services/data/v59.0/"
+S = Delivery.Status
+
+
+@pytest.fixture(autouse=True)
+def _push(settings, monkeypatch):
+    register()
+    settings.OUTBOX_MAX_ATTEMPTS = 12
+    monkeypatch.setattr(PushHttp, "timeout", (3, 10))
+
+
+@pytest.fixture
+def connection(org, crm_server):
+    return Connection.objects.create(org=org, provider="salesforce", status="ok",
+                                     config={"instance_url": crm_server.url_for("").rstrip("/")},
+                                     secrets={"access_token": "sf-token"})
+
+
+@pytest.fixture
+def rep(org):
+    return UserFactory(org=org, email="rep@acme.example", first_name="Rey", last_name="Rep",
+                       external_ids={"salesforce": "005000000000001"})
+
+
+@pytest.fixture
+def fake(crm_server, caplog):
+    caplog.set_level(logging.WARNING, logger="werkzeug")
+    fake = testing.FakeSalesforce()
+    crm_server.expect_request(re.compile(r"/services/data/.*")).respond_with_handler(fake.handle)
+    return fake
+
+
+def meeting(org, rep, **kw):
+    defaults = {"title": "Wonka and Schrute Farms Connect", "crm_account_id": "001A00000000001",
+                "crm_opportunity_id": "006A00000000001", "recording_url": "https://chorus.ai/meeting/1",
+                "next_steps": ["Send the invite"], "duration_seconds": 1800,
+                "started_at": timezone.now().replace(microsecond=0) - timedelta(hours=1)}
+    e = EngagementFactory(org=org, owner=rep, **{**defaults, **kw})
+    ParticipantFactory(engagement=e, name="Rey Rep", email="rep@acme.example", is_internal=True)
+    ParticipantFactory(engagement=e, name="Willy Wonka", title="CEO", email="willy@wonka.example")
+    MomentFactory(engagement=e, org=org, tracker=Tracker.objects.get_or_create(org=org, name="Budget")[0],
+                  at_seconds=5, text="What is the budget?", speaker="Willy Wonka")
+    return e
+
+
+def matrix(org, **cells):
+    row = crm_objects_settings_get(org=org)
+    for name, value in cells.items():
+        setattr(row, name, value)
+    row.save()
+
+
+def drain(rounds=40, start=None):
+    """Run the worker until nothing is due, jumping the clock past every wait."""
+    now = start or timezone.now()
+    for _ in range(rounds):
+        outbox_process(limit=5000, now=now)
+        if not Delivery.objects.exclude(status__in=[S.SENT, S.FAILED]).exists():
+            return
+        now += timedelta(hours=2)
+
+
+def test_exact_requests_for_a_recording_with_the_seed_defaults(org, rep, connection, crm_server):
+    e = meeting(org, rep)
+    engagement_push_prepare(engagement=e)
+    auth = {"Authorization": "Bearer sf-token"}
+    crm_server.expect_ordered_request(f"{API}composite/sobjects", method="POST", headers=auth, json={
+        "allOrNone": False, "records": [{"attributes": {"type": "Contact"}, "FirstName": "Willy", "LastName": "Wonka",
+                                         "Email": "willy@wonka.example", "Title": "CEO",
+                                         "AccountId": "001A00000000001", "OwnerId": "005000000000001"}],
+    }).respond_with_json([{"id": "003NEW000000001", "success": True, "errors": []}],
+                         headers={"Sforce-Limit-Info": "api-usage=10/100000"})
+    crm_server.expect_ordered_request(f"{API}composite/sobjects", method="POST", headers=auth, json={
+        "allOrNone": False, "records": [{
+            "attributes": {"type": "Task"}, "Subject": "Chorus - Wonka and Schrute Farms Connect",
+            "Description": "RECORDING:\nhttps://chorus.ai/meeting/1\n\nATTENDEES:\nRey Rep\nWilly Wonka, CEO\n\n"
+                           "KEY TOPICS DISCUSSED:\nBudget\n\nNEXT STEPS (TRANSCRIPT):\n* Send the invite",
+            "ActivityDate": e.started_at.date().isoformat(), "Status": "Completed", "Type": "Call",
+            "TaskSubtype": "Call", "CallObject": f"crm:salesforce:task:{e.id}", "CallDurationInSeconds": 1800,
+            "WhoId": "003NEW000000001", "WhatId": "006A00000000001", "OwnerId": "005000000000001"}],
+    }).respond_with_json([{"id": "00TNEW000000001", "success": True, "errors": []}])
+    crm_server.expect_ordered_request(f"{API}composite/sobjects", method="PATCH", json={
+        "allOrNone": False, "records": [{"attributes": {"type": "Opportunity"}, "id": "006A00000000001",
+                                         "Chorus_Trackers__c": "Budget"}],
+    }).respond_with_json([{"id": "006A00000000001", "success": True, "errors": []}])
+    moment = e.moments.get()
+    start = e.started_at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    crm_server.expect_ordered_request(f"{API}composite/graph", method="POST", json={"graphs": [{
+        "graphId": f"g{Delivery.objects.get(kind='custom_object').id}_0", "compositeRequest": [
+            {"method": "PATCH", "referenceId": "engagement",
+             "url": f"{API}sobjects/Chorus_Engagement__c/Chorus_Id__c/crm:salesforce:engagement:{e.id}",
+             "body": {"Name": "Wonka and Schrute Farms Connect", "Type__c": "recording", "Start_Time__c": start,
+                      "Duration_Seconds__c": 1800, "Recording_URL__c": "https://chorus.ai/meeting/1",
+                      "Account__c": "001A00000000001", "Opportunity__c": "006A00000000001",
+                      "Contact__c": "003NEW000000001", "OwnerId": "005000000000001"}},
+            {"method": "PATCH", "referenceId": "m0",
+             "url": f"{API}sobjects/Chorus_Moment__c/Chorus_Id__c/crm:salesforce:moment:{moment.id}",
+             "body": {"Engagement__r": {"Chorus_Id__c": f"crm:salesforce:engagement:{e.id}"}, "Tracker__c": "Budget",
+                      "Seconds__c": 5, "Text__c": "What is the budget?", "Speaker__c": "Willy Wonka",
+                      "Contact__c": "003NEW000000001"}}]}]},
+    ).respond_with_json({"graphs": [{"graphId": f"g{Delivery.objects.get(kind='custom_object').id}_0",
+                                     "isSuccessful": True, "graphResponse": {"compositeResponse": [
+                                         {"body": {"id": "a01NEW000000001"}, "httpStatusCode": 201,
+                                          "referenceId": "engagement"}]}}]})
+    totals = outbox_process()
+    crm_server.check_assertions()
+    assert totals["sent"] == 4
+    assert dict(Delivery.objects.values_list("kind", "remote_id")) == {
+        "contact": "003NEW000000001", "task": "00TNEW000000001", "trackers": "006A00000000001",
+        "custom_object": "a01NEW000000001"}
+    assert CrmPushState.objects.get(org=org).api_used == 10
+
+
+def test_event_instead_of_task(org, rep, connection, fake):
+    matrix(org, task_recording=False, event_recording=True)
+    e = meeting(org, rep)
+    engagement_push_prepare(engagement=e)
+    drain()
+    assert fake.count("Task") == 0
+    [event] = fake.records["Event"]
+    assert event["Subject"] == "Chorus - Wonka and Schrute Farms Connect"
+    assert event["StartDateTime"] == e.started_at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    assert event["EndDateTime"] == (e.started_at + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    assert event["Description"].startswith("RECORDING:\n") and event["WhatId"] == "006A00000000001"
+
+
+@pytest.mark.parametrize("row,expect", [
+    ("task", {"Task": 1}), ("tracker", {"Opportunity.updates": 1}),
+    ("custom_object", {"Chorus_Engagement__c": 1, "Chorus_Moment__c": 1, "Contact": 1}),
+    ("contact", {"Contact": 1}), ("account", {"Account": 1, "Contact": 0}),
+    ("transcript", {"ContentVersion": 1}),
+])
+def test_each_row_of_the_matrix(org, rep, connection, fake, row, expect):
+    cells = {f"{r}_recording": False for r in ("task", "tracker", "custom_object", "contact")}
+    matrix(org, **{**cells, f"{row}_recording": True}, contacts_for_moments=True)
+    extra = {"crm_account_id": "", "crm_opportunity_id": ""} if row == "account" else {}
+    engagement_push_prepare(engagement=meeting(org, rep, transcript="Willy: hello", **extra))
+    drain()
+    assert not Delivery.objects.exclude(status=S.SENT).exists()
+    for kind, n in expect.items():
+        assert fake.count(kind) == n, kind
+    created = {k for k, v in fake.records.items() if v}
+    assert created == {k for k, n in expect.items() if n}
+    if row == "account":
+        assert fake.records["Account"][0] == {"Name": "Wonka", "Website": "https://wonka.example",
+                                              "OwnerId": "005000000000001", "Id": fake.records["Account"][0]["Id"]}
+    if row == "transcript":
+        cv = fake.records["ContentVersion"][0]
+        assert cv["Title"] == "Chorus transcript - Wonka and Schrute Farms Connect"
+        assert cv["VersionData"] == "V2lsbHk6IGhlbGxv" and cv["FirstPublishLocationId"] == "006A00000000001"
+
+
+def test_unrecorded_meeting_task_and_its_exclusions(org, rep, connection, fake):
+    matrix(org, task_unrecorded=True)
+    kind = Engagement.Kind.UNRECORDED_MEETING
+    pushed = meeting(org, rep, kind=kind, recording_url="", title="")
+    off = meeting(org, rep, kind=kind, recording_url="", recording_disabled=True)
+    blocked = meeting(org, rep, kind=kind, recording_url="")
+    ParticipantFactory(engagement=blocked, name="B", email="b@blocked.example", is_blocklisted=True)
+    internal = meeting(org, rep, kind=kind, recording_url="")
+    internal.participants.filter(is_internal=False).update(is_ignored=True)
+    for e in (pushed, off, blocked, internal):
+        engagement_push_prepare(engagement=e)
+    drain()
+    [task] = fake.records["Task"]
+    assert task["Subject"] == "Chorus - Unscheduled Meeting" and task["CallObject"].endswith(f":{pushed.id}")
+    assert not task["Description"].startswith("RECORDING")
+
+
+def test_a_retry_finds_what_the_first_attempt_made(org, rep, connection, fake, monkeypatch):
+    """The worker dies after Salesforce saved the batch and before the outbox heard:
+    the rows come back after their lease, are looked up, and nothing is made twice."""
+    engagement_push_prepare(engagement=meeting(org, rep))
+    real = SalesforceSender.call
+
+    class Killed(BaseException):
+        pass
+
+    def dies_after_writing(self, api, batch, path, **kw):
+        result = real(self, api, batch, path, **kw)
+        if kw.get("write"):
+            raise Killed
+        return result
+
+    monkeypatch.setattr(SalesforceSender, "call", dies_after_writing)
+    with pytest.raises(Killed):
+        outbox_process()
+    monkeypatch.setattr(SalesforceSender, "call", real)
+    assert fake.count("Contact") == 1
+    drain(start=timezone.now() + timedelta(hours=1))
+    assert fake.count("Contact") == 1 and fake.count("Task") == 1
+    queries = [c for c in fake.calls if c[0] == "GET"]
+    assert any("FROM Contact WHERE Email IN ('willy@wonka.example')" in str(c) for c in fake.calls) or queries
+    assert Delivery.objects.filter(status=S.SENT).count() == 4
+
+
+def test_expired_token_is_refreshed_once_through_crm_connect(org, rep, connection, crm_server, settings):
+    settings.SALESFORCE_LOGIN_URL = crm_server.url_for("").rstrip("/")
+    connection.secrets = {"access_token": "old", "refresh_token": "refresh-me"}
+    connection.save()
+    matrix(org, custom_object_recording=False, contact_recording=False, tracker_recording=False)
+    engagement_push_prepare(engagement=meeting(org, rep))
+    crm_server.expect_ordered_request(f"{API}composite/sobjects", headers={"Authorization": "Bearer old"}) \
+        .respond_with_json([{"errorCode": "INVALID_SESSION_ID", "message": "Session expired"}], status=401)
+    crm_server.expect_ordered_request("/services/oauth2/token", method="POST").respond_with_json(
+        {"access_token": "new", "instance_url": connection.config["instance_url"]})
+    crm_server.expect_ordered_request(f"{API}composite/sobjects", headers={"Authorization": "Bearer new"}) \
+        .respond_with_json([{"id": "00T1", "success": True, "errors": []}])
+    assert outbox_process()["sent"] == 1
+    crm_server.check_assertions()
+    connection.refresh_from_db()
+    assert connection.secrets["access_token"] == "new"
+
+
+def test_rate_limit_before_any_write_hands_the_batch_back(org, rep, connection, crm_server):
+    engagement_push_prepare(engagement=meeting(org, rep))
+    crm_server.expect_request(f"{API}composite/sobjects").respond_with_json(
+        [{"errorCode": "TOO_MANY_REQUESTS", "message": "slow down"}], status=429, headers={"Retry-After": "120"})
+    now = timezone.now()
+    totals = outbox_process(now=now)
+    assert totals["deferred"] == 4
+    for d in Delivery.objects.all():
+        assert d.status == S.RETRYING and d.attempts == 0  # no attempt spent
+        assert d.next_attempt_at == now + timedelta(seconds=120)
+
+
+def test_daily_allowance_used_up_pauses_and_says_so(org, rep, connection, crm_server, admin_client):
+    engagement_push_prepare(engagement=meeting(org, rep))
+    crm_server.expect_request(f"{API}composite/sobjects").respond_with_json(
+        [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}], status=403,
+        headers={"Sforce-Limit-Info": "api-usage=100001/100000"})
+    assert outbox_process()["deferred"] == 4
+    state = CrmPushState.objects.get(org=org)
+    assert state.paused_until and "daily API allowance is used up" in state.message
+    assert (state.api_used, state.api_limit) == (100001, 100000)
+
+
+def test_stops_before_the_allowance_runs_out(org, rep, connection, crm_server):
+    engagement_push_prepare(engagement=meeting(org, rep))
+    crm_server.expect_request(f"{API}composite/sobjects", method="POST").respond_with_json(
+        [{"id": "003X", "success": True, "errors": []}], headers={"Sforce-Limit-Info": "api-usage=96000/100000"})
+    totals = outbox_process()
+    assert totals["sent"] == 1 and totals["retrying"] == 3  # the contact went; the rest waits
+    assert "almost used (96,000 of 100,000)" in CrmPushState.objects.get(org=org).message
+
+
+@pytest.mark.parametrize("n", [450])
+def test_batches_fill_the_api_maximum(org, rep, connection, fake, n):
+    testing.seed_engagements(org=org, owner=rep, count=n, moments=5)
+    for e in Engagement.objects.filter(org=org):
+        engagement_push_prepare(engagement=e)
+    drain()
+    posts = [c for c in fake.calls if c[1].endswith("composite/sobjects")]
+    assert [len(c[2]["records"]) for c in posts] == [200, 200, 50] * 3  # contacts, tasks, tracker updates
+    graphs = [c for c in fake.calls if c[1].endswith("composite/graph")]
+    assert [len(c[2]["graphs"]) for c in graphs] == [75] * 6
+    assert len(fake.calls) == 9 + 6
+
+
+def test_fault_run_1000_engagements_exactly_once(org, rep, connection, fake, monkeypatch):
+    """20 % of calls fail (429 + Retry-After, 503, answers slower than the timeout
+    after the write) and a worker is killed mid-batch: every object exists once."""
+    fake.faults = 0.2
+    monkeypatch.setattr(PushHttp, "timeout", (3, 0.3))  # the fake's slow answers take 0.6 s
+    testing.seed_engagements(org=org, owner=rep, count=1000, moments=5)
+    for e in Engagement.objects.filter(org=org).order_by("id"):
+        engagement_push_prepare(engagement=e)
+    real, kills = SalesforceSender.call, []
+
+    class Killed(BaseException):
+        pass
+
+    def sometimes_dies(self, api, batch, path, **kw):
+        result = real(self, api, batch, path, **kw)
+        if kw.get("write") and len(kills) < 2 and len(fake.calls) > 5 * (len(kills) + 1):
+            kills.append(path)
+            raise Killed
+        return result
+
+    monkeypatch.setattr(SalesforceSender, "call", sometimes_dies)
+    now = timezone.now()
+    for _ in range(60):
+        with contextlib.suppress(Killed):
+            outbox_process(limit=5000, now=now)
+        if not Delivery.objects.exclude(status=S.SENT).exists():
+            break
+        now += timedelta(hours=2)
+    assert len(kills) == 2 and sum(fake.fault_counts.values()) > 10
+    assert not Delivery.objects.exclude(status=S.SENT).exists()
+    assert fake.count("Task") == 1000 and fake.duplicates("Task", "CallObject") == 0
+    assert fake.count("Contact") == 1000 and fake.duplicates("Contact", "Email") == 0
+    assert fake.count("Chorus_Engagement__c") == 1000 and fake.count("Chorus_Moment__c") == 5000
+    tasks = {t["CallObject"] for t in fake.records["Task"]}
+    assert tasks == {f"crm:salesforce:task:{i}" for i in Engagement.objects.values_list("id", flat=True)}
