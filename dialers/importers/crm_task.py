@@ -158,6 +158,68 @@ class HubSpotCallTasks:
         return {str(o.id): (o.email or "").lower() for o in result.results or []}
 
 
+def _odata_dt(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DynamicsCallTasks:
+    """Dynamics logs dialer calls as Phone Call activities (``phonecalls``) with
+    the recording URL in the custom column the admin picked; the owner's email
+    comes from the owning user, the prospect from the "To" activity party (its
+    email from the synced CRM copy). Paged with ``@odata.nextLink``."""
+
+    TO_RECIPIENT = 2  # activityparty participationtypemask
+
+    def __init__(self, session, *, org):
+        self.session = session
+        self.org = org
+
+    def call_tasks(self, *, field: str, since: datetime, until: datetime) -> Iterator[list[CallRecord]]:
+        from crm.providers.base import CrmError
+
+        field = check_field_name(field).lower()  # Dataverse logical names are lower-case
+        params = {
+            "$select": f"activityid,subject,actualdurationminutes,directioncode,createdon,modifiedon,{field}",
+            "$expand": "owninguser($select=internalemailaddress),"
+                       "phonecall_activity_parties($select=participationtypemask,_partyid_value)",
+            "$filter": f"{field} ne null and modifiedon ge {_odata_dt(since)} and modifiedon lt {_odata_dt(until)}",
+            "$orderby": "modifiedon asc,activityid asc",
+        }
+        try:
+            data = self.session._get(self.session.base + "phonecalls", params=params, max_page=True)
+            while True:
+                yield self._records(data.get("value", []), field)
+                next_link = data.get("@odata.nextLink")
+                if not next_link:
+                    return
+                data = self.session._get(next_link, max_page=True)
+        except CrmError as exc:
+            if "Could not find a property named" in str(exc):
+                raise DialerImportError(f"Dynamics has no Phone Call column “{field}”. Edit the dialer and pick "
+                                        "the column that holds the call recording URL.") from exc
+            raise DialerImportError(str(exc)) from exc
+
+    def _records(self, rows: list[dict[str, Any]], field: str) -> list[CallRecord]:
+        from crm.models import CrmContact
+
+        def to_party(row):
+            parties = row.get("phonecall_activity_parties") or []
+            return next((p for p in parties if p.get("participationtypemask") == self.TO_RECIPIENT), {})
+
+        party_ids = {to_party(r).get("_partyid_value") for r in rows} - {None}
+        emails = dict(CrmContact.objects.for_org(self.org).filter(provider="dynamics", remote_id__in=party_ids)
+                      .values_list("remote_id", "email")) if party_ids else {}
+        name_key = "_partyid_value@OData.Community.Display.V1.FormattedValue"
+        return [CallRecord(
+            external_id=r["activityid"], started_at=_parse_dt(r.get("createdon")),
+            owner_email=((r.get("owninguser") or {}).get("internalemailaddress") or "").lower(),
+            duration_seconds=int(r.get("actualdurationminutes") or 0) * 60, title=r.get("subject") or "",
+            prospect_name=to_party(r).get(name_key) or "",
+            prospect_email=emails.get(to_party(r).get("_partyid_value"), ""),
+            media_source=(r.get(field) or "").strip(), direction="outbound" if r.get("directioncode") else "inbound",
+        ) for r in rows]
+
+
 def call_task_source(*, org, crm_connection) -> CallTaskSource:
     """The connected CRM's call tasks, through the CRM app's authenticated session."""
     from crm.services import crm_session_open
@@ -170,8 +232,9 @@ def call_task_source(*, org, crm_connection) -> CallTaskSource:
         return SalesforceCallTasks(session.sf, org=org)
     if crm_connection.provider == "hubspot":
         return HubSpotCallTasks(session, org=org)
-    raise DialerImportError("Reading dialer calls from Microsoft Dynamics phone calls is not available yet; "
-                            "contact Chorus support.")
+    if crm_connection.provider == "dynamics":
+        return DynamicsCallTasks(session, org=org)
+    raise DialerImportError(f"Dialer calls cannot be read from “{crm_connection.provider}”.")
 
 
 class CrmTaskImporter:
