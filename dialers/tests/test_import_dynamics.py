@@ -76,7 +76,7 @@ def test_calls_from_dynamics_phone_calls_with_paging(org, reps, sf_server, media
 
 
 def test_a_missing_column_is_a_sentence(org, reps, sf_server, dynamics):
-    sf_server.expect_request(PHONECALLS).respond_withjson.dumps(
+    sf_server.expect_request(PHONECALLS).respond_with_json(
         {"error": {"code": "0x0", "message": "Could not find a property named 'new_gone' on type 'phonecall'."}},
         status=400)
     connection = Connection.objects.create(org=org, provider="orum", config={"crm_field": "new_gone",
