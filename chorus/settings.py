@@ -25,10 +25,14 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CHORUS_BASE_URL = env("CHORUS_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation). The
-# default key is for development only and is refused when DEBUG is off and
-# CHORUS_REQUIRE_ENCRYPTION_KEYS is set (production).
+# default key is for development only: with CHORUS_REQUIRE_ENCRYPTION_KEYS set
+# (production) the process refuses to start without real keys.
 DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktMzJieXRlcyE="
 CHORUS_ENCRYPTION_KEYS = env.list("CHORUS_ENCRYPTION_KEYS", default=[DEV_ENCRYPTION_KEY])
+if env.bool("CHORUS_REQUIRE_ENCRYPTION_KEYS", default=False) and DEV_ENCRYPTION_KEY in CHORUS_ENCRYPTION_KEYS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("Set CHORUS_ENCRYPTION_KEYS to your own Fernet keys (the development key is refused).")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
