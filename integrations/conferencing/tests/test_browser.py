@@ -95,6 +95,8 @@ def test_admin_activates_zoom_picks_post_call_download_and_adds_an_s3_bucket(
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_role("heading", name="Custom Media Bucket")).to_be_visible()
     dialog.get_by_label("Storage provider").select_option("AWS S3")
+    # Choosing the provider re-renders the form in place (htmx): type once it has.
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
     dialog.get_by_label("Bucket name").fill("no-such-bucket-here")
     dialog.get_by_label("Region").fill("us-east-1")
     dialog.get_by_label("Path prefix").fill("chorus/recordings")
