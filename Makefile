@@ -65,8 +65,8 @@ bench: setup
 clean:
 	rm -rf $(VENV) db.sqlite3 .staticfiles
 
-# The core, outbox and SCIM tests again on PostgreSQL (SKIP LOCKED claims, SQL
-# scoping): installs and starts Debian's PostgreSQL when missing.
+# The whole suite but the browser tests again on PostgreSQL (SKIP LOCKED claims,
+# upserts, JSON filters, SQL scoping): installs and starts Debian's PostgreSQL when missing.
 PG_URL ?= postgres://chorus:chorus@127.0.0.1:5432/chorus
 test-postgres: setup
 	@command -v pg_ctlcluster >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
@@ -77,4 +77,4 @@ test-postgres: setup
 	for i in $$(seq 30); do $(SUDO) runuser -u postgres -- pg_isready -q && break; sleep 1; done; \
 	$(SUDO) runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='chorus'" | grep -q 1 || \
 	  $(SUDO) runuser -u postgres -- psql -qc "CREATE USER chorus WITH PASSWORD 'chorus' CREATEDB"
-	DATABASE_URL=$(PG_URL) $(PY) -m pytest -m "not browser" chorus integrations/tests sso/tests
+	DATABASE_URL=$(PG_URL) AZURITE_BLOB=$(CURDIR)/.tools/node_modules/.bin/azurite-blob $(PY) -m pytest -m "not browser"

@@ -202,6 +202,10 @@ def sync_objects(*, connection, session, progress: Callable[[str, int, int | Non
         records = session.records(object_name, since=since, custom_fields=types, total=total) if total != 0 else ()
         for rows in chunked(records, CHUNK):
             now = timezone.now()
+            # The last version of each record wins: a paged read can return one twice
+            # (HubSpot's search restarts at its 10,000 window), and PostgreSQL refuses
+            # an upsert that touches the same row twice in one statement.
+            rows = list({r["remote_id"]: r for r in rows}.values())
             touched = UPSERTS[object_name](org, provider, rows, types, now)
             if touched and object_name != OPPORTUNITY:
                 refresh_account_domains(org=org, account_ids=touched)
