@@ -35,6 +35,8 @@ from crm.filters import (
     crm_filterset_class,
 )
 from crm.models import AccountMatch, CrmOpportunity
+from dialers.forms import NotificationDetectionForm
+from dialers.services import compliance_settings
 from integrations.conferencing.calendars import calendar_personal_context, recording_rules_context
 
 
@@ -257,15 +259,20 @@ class DisplayAsView(OrgAdminMixin, View):
 
 class RoleListView(OrgAdminMixin, View):
     template_name = "chorus/settings_roles.html"
+    detection_form = None  # set when the dialers' detection form comes back with errors
 
     def render(self, form, status=200):
         roles = Role.objects.for_org(self.org).annotate(
             member_count=Count("users", filter=Q(users__is_active=True))
         )
-        return render(self.request, self.template_name, {"roles": roles, "form": form}, status=status)
+        detection = self.detection_form
+        if detection is None and self.org.is_enterprise:
+            detection = NotificationDetectionForm.for_settings(compliance_settings(org=self.org))
+        ctx = {"roles": roles, "form": form, "detection_form": detection}
+        return render(self.request, self.template_name, ctx, status=status)
 
-    def get(self, request):
-        return self.render(RoleCreateForm())
+    def get(self, request, status=200):
+        return self.render(RoleCreateForm(), status=status)
 
     def post(self, request):
         form = RoleCreateForm(request.POST)

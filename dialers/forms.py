@@ -92,3 +92,26 @@ class DialerForm(forms.Form):
 
     def crm_fields(self):
         return [self[n] for n in ("crm_field", "crm_field_other") if n in self.fields]
+
+
+class NotificationDetectionForm(forms.Form):
+    """How Delete Calls Without Recording Notification recognises the notification."""
+
+    phrases = forms.CharField(
+        label="Recording notification phrases", required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="One per line, case-insensitive. Empty: Chorus' defaults (shown as placeholder).",
+    )
+    window_seconds = forms.IntegerField(label="Heard within the first (seconds)", min_value=5, max_value=600)
+
+    @classmethod
+    def for_settings(cls, settings_row, data=None):
+        from dialers.models import DEFAULT_NOTIFICATION_PHRASES
+
+        form = cls(data, initial={"phrases": "\n".join(settings_row.phrases or []),
+                                  "window_seconds": settings_row.window_seconds})
+        form.fields["phrases"].widget.attrs["placeholder"] = "\n".join(DEFAULT_NOTIFICATION_PHRASES)
+        return form
+
+    def cleaned_phrases(self) -> list[str]:
+        return [line for line in self.cleaned_data["phrases"].splitlines() if line.strip()]

@@ -589,6 +589,36 @@ def compliance_settings(*, org: Organization) -> ComplianceSettings:
     return found or ComplianceSettings(org=org)
 
 
+MAX_PHRASES, MAX_PHRASE_LENGTH, MIN_WINDOW, MAX_WINDOW = 50, 200, 5, 600
+
+
+def compliance_settings_update(*, org: Organization, actor: User | None, phrases: list[str],
+                               window_seconds: int) -> ComplianceSettings:
+    """Roles and Permissions > Compliance: what counts as a recording notification
+    (any phrase, case-insensitive) and how early in the call it must be heard."""
+    phrases = [" ".join(p.split()) for p in phrases if p.strip()]
+    errors = {}
+    if len(phrases) > MAX_PHRASES:
+        errors["phrases"] = f"At most {MAX_PHRASES} phrases."
+    elif any(len(p) > MAX_PHRASE_LENGTH for p in phrases):
+        errors["phrases"] = f"Each phrase may be at most {MAX_PHRASE_LENGTH} characters."
+    if not MIN_WINDOW <= window_seconds <= MAX_WINDOW:
+        errors["window_seconds"] = f"Choose between {MIN_WINDOW} and {MAX_WINDOW} seconds."
+    if errors:
+        raise ValidationError(errors)
+    current = compliance_settings(org=org)
+    changes = {k: [old, new] for k, old, new in (("phrases", current.phrases, phrases),
+                                                  ("window_seconds", current.window_seconds, window_seconds))
+               if old != new}
+    with transaction.atomic():
+        current.phrases, current.window_seconds = phrases, window_seconds
+        current.save()
+        if changes:
+            audit_record(org=org, actor=actor, action="compliance.notification_detection_changed",
+                         target="Delete Calls Without Recording Notification", changes=changes)
+    return current
+
+
 def dialer_call_delete_noncompliant(*, call: DialerCall, reason: str) -> None:
     """Delete the engagement (transcript, participants, moments) and its media;
     keep the ledger row as a tombstone (so the call is never imported again) and an

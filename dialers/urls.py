@@ -12,4 +12,5 @@ urlpatterns = [
     path("<int:pk>/import/", views.DialerImportNowView.as_view(), name="dialer-import-now"),
     path("<int:pk>/disconnect/", views.DialerDisconnectView.as_view(), name="dialer-disconnect"),
     path("<int:pk>/activate/", views.ZoomPhoneActivateView.as_view(), name="dialer-zoom-activate"),
+    path("compliance/", views.NotificationDetectionView.as_view(), name="dialer-compliance-settings"),
 ]

@@ -22,7 +22,7 @@ from dialers.catalogue import (
     dialer_get,
     dialers_search,
 )
-from dialers.forms import DialerForm
+from dialers.forms import DialerForm, NotificationDetectionForm
 from integrations.models import Connection, ConnectionStatus
 
 CRM_LABELS = {"salesforce": "Salesforce", "hubspot": "HubSpot", "dynamics": "Microsoft Dynamics"}
@@ -175,3 +175,24 @@ class DialerStatusView(ConnectionActionView):
     def get(self, request, pk):
         connection = self.get_connection(pk)
         return render(request, "dialers/_status.html", {"row": services.dialer_status(connection)})
+
+
+class NotificationDetectionView(OrgAdminMixin, View):
+    """Saves Roles and Permissions > Compliance > recording notification detection."""
+
+    def post(self, request):
+        if not self.org.is_enterprise:
+            raise Http404
+        form = NotificationDetectionForm.for_settings(services.compliance_settings(org=self.org), request.POST)
+        if form.is_valid():
+            try:
+                services.compliance_settings_update(org=self.org, actor=request.user, phrases=form.cleaned_phrases(),
+                                                    window_seconds=form.cleaned_data["window_seconds"])
+            except ValidationError as exc:
+                form_errors_to(form, exc)
+            else:
+                messages.success(request, "Recording notification detection saved.")
+                return redirect(reverse("settings-roles") + "#notification-detection")
+        from chorus.views import RoleListView
+
+        return RoleListView.as_view(detection_form=form)(request, status=400)

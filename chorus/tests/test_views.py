@@ -235,3 +235,31 @@ def test_public_api_authenticates_with_personal_token(client, rep_user):
     request = APIRequestFactory().get("/api/v1/", HTTP_AUTHORIZATION=f"Bearer {raw}")
     user, token = PersonalTokenAuthentication().authenticate(request)
     assert user == rep_user and token.last_used_at is None  # updated in the database only
+
+
+def test_recording_notification_detection_on_roles_page(admin_client, rep_user, org):
+    from dialers.models import ComplianceSettings
+
+    org.package = Organization.Package.ENTERPRISE
+    org.save()
+    page = admin_client.get("/settings/roles/").content.decode()
+    assert "recording notification detection" in page and "this call is being recorded" in page.lower()
+    url = "/settings/integrations/dialers/compliance/"
+    bad = admin_client.post(url, {"phrases": "x" * 201, "window_seconds": "2"})
+    assert bad.status_code == 400 and "at most 200 characters" in bad.content.decode()
+    assert not ComplianceSettings.objects.filter(org=org).exists()
+    ok = admin_client.post(url, {"phrases": "This call is recorded\n\n  Dieses Gespräch wird aufgezeichnet ",
+                                 "window_seconds": "45"})
+    assert ok.status_code == 302
+    saved = ComplianceSettings.objects.get(org=org)
+    assert saved.phrases == ["This call is recorded", "Dieses Gespräch wird aufgezeichnet"]
+    assert saved.window_seconds == 45
+    assert AuditEvent.objects.for_org(org).filter(action="compliance.notification_detection_changed").exists()
+    admin_client.force_login(rep_user)
+    assert admin_client.post(url, {"phrases": "", "window_seconds": "30"}).status_code == 403
+
+
+def test_notification_detection_is_enterprise_only(admin_client, org):
+    assert "recording notification detection" not in admin_client.get("/settings/roles/").content.decode()
+    assert admin_client.post("/settings/integrations/dialers/compliance/",
+                             {"phrases": "", "window_seconds": "30"}).status_code == 404
