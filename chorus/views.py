@@ -271,8 +271,8 @@ class RoleListView(OrgAdminMixin, View):
         ctx = {"roles": roles, "form": form, "detection_form": detection}
         return render(self.request, self.template_name, ctx, status=status)
 
-    def get(self, request, status=200):
-        return self.render(RoleCreateForm(), status=status)
+    def get(self, request):
+        return self.render(RoleCreateForm())
 
     def post(self, request):
         form = RoleCreateForm(request.POST)

@@ -193,6 +193,10 @@ class NotificationDetectionView(OrgAdminMixin, View):
             else:
                 messages.success(request, "Recording notification detection saved.")
                 return redirect(reverse("settings-roles") + "#notification-detection")
+        from chorus.forms import RoleCreateForm
         from chorus.views import RoleListView
 
-        return RoleListView.as_view(detection_form=form)(request, status=400)
+        page = RoleListView(detection_form=form)  # the Roles page again, with the errors in place
+        page.setup(request)
+        page.org = self.org
+        return page.render(RoleCreateForm(), status=400)
