@@ -245,8 +245,10 @@ def test_recording_notification_detection_on_roles_page(admin_client, rep_user, 
     page = admin_client.get("/settings/roles/").content.decode()
     assert "recording notification detection" in page and "this call is being recorded" in page.lower()
     url = "/settings/integrations/dialers/compliance/"
-    bad = admin_client.post(url, {"phrases": "x" * 201, "window_seconds": "2"})
+    bad = admin_client.post(url, {"phrases": "x" * 201, "window_seconds": "30"})
     assert bad.status_code == 400 and "at most 200 characters" in bad.content.decode()
+    bad = admin_client.post(url, {"phrases": "", "window_seconds": "2"})
+    assert bad.status_code == 400 and "greater than or equal to 5" in bad.content.decode()
     assert not ComplianceSettings.objects.filter(org=org).exists()
     ok = admin_client.post(url, {"phrases": "This call is recorded\n\n  Dieses Gespräch wird aufgezeichnet ",
                                  "window_seconds": "45"})
