@@ -32,12 +32,50 @@ class DomainsField(forms.CharField):
         return ", ".join(value) if isinstance(value, list) else value
 
 
+class AddressListField(forms.CharField):
+    """Email addresses and domains, one per line (or comma-separated)."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "placeholder": "assistant@acme.com\npartner-agency.com"})
+
+    def to_python(self, value):
+        value = super().to_python(value) or ""
+        entries = (e.lower() for e in value.replace(",", " ").split())
+        return [e[1:] if e.startswith("@") else e for e in entries]  # "@acme.com" is the domain
+
+    def validate(self, value):
+        super().validate(value)
+        for entry in value:
+            local, _, domain = entry.rpartition("@")
+            if ("@" in entry and not local) or "." not in domain or any(c in domain for c in "/:@ ") \
+                    or domain.startswith(".") or domain.endswith("."):
+                raise forms.ValidationError(f"“{entry}” is neither an email address nor a domain "
+                                            "(for example: jo@acme.com or acme.com).")
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+
 class OrganizationForm(forms.Form):
     name = forms.CharField(label="Organization name", max_length=200)
     email_domains = DomainsField(
         label="Internal email domains", required=False,
         help_text="Attendees with these domains are your colleagues; anyone else is external.",
     )
+    ignored_participants = AddressListField(
+        label="Ignored participants", required=False,
+        help_text="Neither colleagues nor prospects — assistants, partner agencies, shared mailboxes. A meeting with "
+                  "only colleagues and ignored participants is not recorded and not pushed to the CRM. One email "
+                  "address or domain per line.",
+    )
+    blocked_participants = AddressListField(
+        label="Block list", required=False,
+        help_text="Chorus never records meetings with anyone on this list, and never pushes them to the CRM. One "
+                  "email address or domain per line.",
+    )
+
+    @classmethod
+    def for_org(cls, org):
+        return cls(initial={name: getattr(org, name) for name in cls.base_fields})
 
 
 class DisplayAsForm(forms.Form):

@@ -33,6 +33,15 @@ class Organization(models.Model):
     scim_provisioning_allowed = models.BooleanField(
         "SCIM provisioning activated by support", default=False
     )
+    # Meeting Recording Rules: people Chorus leaves out. An entry is an email
+    # address or a domain (which also covers its subdomains).
+    ignored_participants = models.JSONField(
+        default=list, blank=True,
+        help_text="Neither colleagues nor prospects (assistants, partners, shared mailboxes): a meeting with only "
+                  "colleagues and ignored people is not a customer meeting.")
+    blocked_participants = models.JSONField(
+        "Block list", default=list, blank=True,
+        help_text="Meetings with anyone on this list are not recorded and not pushed to the CRM.")
     notetaker_display_name = models.CharField(
         "Display As", max_length=80, default="Chorus Notetaker",
         help_text="The name the Chorus Notetaker joins meetings with.",
@@ -50,10 +59,32 @@ class Organization(models.Model):
         return self.package == self.Package.ENTERPRISE
 
     def is_internal_email(self, email: str) -> bool:
-        domain = email.rsplit("@", 1)[-1].lower() if email and "@" in email else ""
-        return bool(domain) and any(
-            domain == d or domain.endswith("." + d) for d in (x.lower() for x in self.email_domains)
-        )
+        return address_listed(email, self.email_domains)
+
+    def is_ignored_email(self, email: str) -> bool:
+        return address_listed(email, self.ignored_participants)
+
+    def is_blocklisted_email(self, email: str) -> bool:
+        return address_listed(email, self.blocked_participants)
+
+    def participant_flags(self, email: str) -> dict[str, bool]:
+        """``Participant`` flags for one address (internal, ignored, block-listed)."""
+        return {"is_internal": self.is_internal_email(email), "is_ignored": self.is_ignored_email(email),
+                "is_blocklisted": self.is_blocklisted_email(email)}
+
+
+def address_listed(email: str, entries) -> bool:
+    """Is ``email`` on a list of addresses and domains? A domain covers its
+    subdomains (``acme.com`` lists ``eu.acme.com``); an address matches itself."""
+    email = (email or "").strip().lower()
+    if "@" not in email:
+        return False
+    domain = email.rsplit("@", 1)[1]
+    for entry in entries or ():
+        entry = entry.lower()
+        if entry == email or ("@" not in entry and (domain == entry or domain.endswith("." + entry))):
+            return True
+    return False
 
 
 class LicenseType(models.TextChoices):

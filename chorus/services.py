@@ -121,9 +121,11 @@ def role_update_compliance(*, role: Role, actor: User | None, compliance_mode_en
 
 
 def organization_update_settings(*, org: Organization, actor: User | None, **fields) -> Organization:
-    """Organization Settings (name, email domains, Display As)."""
-    if "email_domains" in fields:
-        fields["email_domains"] = normalize_domains(fields["email_domains"])
+    """Organization Settings (name, email domains, ignored participants, block
+    list, Display As)."""
+    for name in ("email_domains", "ignored_participants", "blocked_participants"):
+        if name in fields:
+            fields[name] = normalize_domains(fields[name])
     if "notetaker_display_name" in fields:
         fields["notetaker_display_name"] = " ".join(fields["notetaker_display_name"].split())
         if not fields["notetaker_display_name"]:

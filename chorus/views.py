@@ -208,8 +208,7 @@ class OrganizationSettingsView(OrgAdminMixin, View):
         return render(self.request, self.template_name, ctx, status=status)
 
     def get(self, request):
-        form = OrganizationForm(initial={"name": self.org.name, "email_domains": self.org.email_domains})
-        return self.render(form)
+        return self.render(OrganizationForm.for_org(self.org))
 
     def post(self, request):
         form = OrganizationForm(request.POST)

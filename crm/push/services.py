@@ -144,9 +144,15 @@ def rule_blocklisted_participant(engagement: Engagement, participants: list[Part
 UNRECORDED_RULES = (rule_recording_turned_off, rule_only_internal_or_ignored, rule_blocklisted_participant)
 
 
+# Seed, CRM Objects Creation: "Meetings where recording is disabled, includes only
+# internal or ignored participants, or has at least one block-listed participant
+# will not be pushed." Meetings, recorded or not; not emails or dialer calls.
+MEETING_KINDS = (Engagement.Kind.RECORDING, Engagement.Kind.UNRECORDED_MEETING)
+
+
 def push_exclusion_reason(*, engagement: Engagement, participants: list[Participant]) -> str | None:
-    """Why an unrecorded meeting is not pushed, or None."""
-    if engagement.kind != Engagement.Kind.UNRECORDED_MEETING:
+    """Why a meeting is not pushed, or None."""
+    if engagement.kind not in MEETING_KINDS:
         return None
     for rule in UNRECORDED_RULES:
         if reason := rule(engagement, participants):
@@ -185,8 +191,13 @@ def push_plan(*, engagement: Engagement, settings_row: CrmObjectsSettings, provi
     for row, columns in ROW_COLUMNS.items():
         if column in columns:
             plan[row] = bool(getattr(settings_row, cell_name(row, column)))
-    if provider not in EVENT_PROVIDERS:
+    if provider not in EVENT_PROVIDERS or engagement.kind == Engagement.Kind.DIALER_CALL:
         plan["event"] = False
+    if engagement.kind == Engagement.Kind.DIALER_CALL:
+        # The dialer already logged the call as a CRM activity (most dialers of the
+        # catalogue are read back from those very tasks): a second one would be a
+        # duplicate. Trackers, the Engagement object and contacts still go.
+        plan["task"] = False
     if plan["event"]:
         plan["task"] = False  # one or the other; the form refuses both
     return plan

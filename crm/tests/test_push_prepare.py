@@ -183,9 +183,31 @@ def test_rule_a_blocklisted_participant(org, rep, sf):
     assert engagement_push_prepare(engagement=e) == []
 
 
-def test_exclusion_rules_are_for_unrecorded_meetings(org, rep, sf):
-    e = meeting(org, rep, recording_disabled=True)
-    assert push_exclusion_reason(engagement=e, participants=[]) is None
+def test_exclusion_rules_are_for_meetings_recorded_or_not(org, rep, sf):
+    """Seed: "Meetings where recording is disabled, includes only internal or ignored
+    participants, or has at least one block-listed participant will not be pushed"."""
+    recorded = meeting(org, rep)
+    ParticipantFactory(engagement=recorded, name="Blocked", email="b@blocked.example", is_blocklisted=True)
+    assert push_exclusion_reason(engagement=recorded, participants=list(recorded.participants.all())) == BLOCKLISTED
+    assert engagement_push_prepare(engagement=recorded) == []
+    internal_only = meeting(org, rep)
+    internal_only.participants.filter(is_internal=False).update(is_internal=True)
+    assert engagement_push_prepare(engagement=internal_only) == []
+    for kind in (Engagement.Kind.EMAIL, Engagement.Kind.DIALER_CALL):
+        e = meeting(org, rep, kind=kind)
+        e.participants.update(is_internal=True)
+        assert push_exclusion_reason(engagement=e, participants=list(e.participants.all())) is None
+
+
+def test_dialer_calls_get_no_second_task(org, rep, sf):
+    """The dialer logged the call in the CRM already: Chorus adds the trackers, the
+    Engagement object and the contact, never another task or event."""
+    matrix(org, task_recording=True, contact_recording=True)
+    e = meeting(org, rep, kind=Engagement.Kind.DIALER_CALL)
+    assert kinds(engagement_push_prepare(engagement=e)) == ["contact", "custom_object", "trackers"]
+    matrix(org, task_recording=False, event_recording=True)
+    assert "event" not in kinds(engagement_push_prepare(engagement=meeting(org, rep, kind=Engagement.Kind.DIALER_CALL,
+                                                                             external_id="call-2")))
 
 
 def test_all_or_nothing(org, rep, sf, monkeypatch):

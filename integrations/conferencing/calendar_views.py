@@ -15,7 +15,7 @@ from chorus.tenancy import get_for_org_or_404
 from chorus.views import OrgMemberMixin
 from integrations.conferencing import calendars
 from integrations.conferencing.calendars import CalendarError
-from integrations.conferencing.models import Calendar
+from integrations.conferencing.models import Calendar, CalendarEvent
 
 SESSION_KEY = "calendar_oauth"
 OAUTH_PROVIDERS = (Calendar.Provider.GOOGLE, Calendar.Provider.MICROSOFT)
@@ -90,3 +90,21 @@ class CalendarDisconnectView(OrgMemberMixin, View):
         calendars.calendar_disconnect(calendar=calendar)
         messages.success(request, f"{label} is disconnected; the Notetaker will not join its meetings.")
         return redirect(personal_url())
+
+
+class MeetingRecordingView(OrgMemberMixin, View):
+    """Personal Settings > Your upcoming meetings: Don't record / Record again."""
+
+    def post(self, request, pk):
+        event = get_for_org_or_404(
+            CalendarEvent.objects.filter(calendar__user=request.user).select_related("calendar"), self.org, pk=pk
+        )
+        record = request.POST.get("record") == "1"
+        calendars.calendar_event_recording_set(user=request.user, event=event, record=record)
+        title = event.title or "(no title)"
+        messages.success(
+            request,
+            f"Chorus will record “{title}” if it is a business meeting." if record
+            else f"Chorus won't record “{title}”, and won't push it to the CRM.",
+        )
+        return redirect(reverse("settings-personal") + "#upcoming-meetings")

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from chorus.models import Organization, User
+from chorus.services import audit_record
 from integrations.conferencing import detection, ics
 from integrations.conferencing.models import Calendar, CalendarEvent
 from integrations.conferencing.notetaker import NotetakerClient, NotetakerError
@@ -61,9 +62,10 @@ def meeting_scan(*, event: CalendarEvent, org: Organization, conference_urls: li
     """Decide (record or not, and why) and remember the join link and bot name."""
     from integrations.conferencing.services import RecordingMethod, recording_method
 
+    attendees = [a for a in event.attendees if not org.is_ignored_email(a.get("email", ""))]
     decision = detection.classify(
         organizer_email=event.organizer_email or event.calendar.user.email,
-        attendees=[detection.Attendee(a.get("email", ""), bool(a.get("declined"))) for a in event.attendees],
+        attendees=[detection.Attendee(a.get("email", ""), bool(a.get("declined"))) for a in attendees],
         texts=[*conference_urls, event.conference_url, event.location, event.description],
         org_domains=org.email_domains,
         display_name=org.notetaker_display_name,
@@ -73,6 +75,13 @@ def meeting_scan(*, event: CalendarEvent, org: Organization, conference_urls: li
     event.conference_provider = decision.link.provider.key if decision.link else ""
     event.conference_url = decision.link.url[:2000] if decision.link else ""
     event.notetaker_name = decision.notetaker_name if decision.record else ""
+    blocked = next((a["email"] for a in attendees if not a.get("declined")
+                    and org.is_blocklisted_email(a.get("email", ""))), "") if decision.record else ""
+    if decision.record and (event.recording_disabled or blocked):
+        event.record, event.notetaker_name = False, ""
+        event.reason = ("not recorded: turned off by the user" if event.recording_disabled
+                        else f"not recorded: {blocked} is on the block list")
+        return
     if decision.record and decision.link.provider.key == "zoom":
         method = recording_method(org=org)
         if method != RecordingMethod.NOTETAKER:
@@ -152,6 +161,25 @@ def calendar_events_apply(
             notetaker_sync(event=event, client=client)
             event.save()
     return count
+
+
+def calendar_event_recording_set(*, user: User, event: CalendarEvent, record: bool,
+                                 client: NotetakerClient | None = None) -> CalendarEvent:
+    """The calendar's owner turns recording off (or back on) for one meeting: the
+    decision is made again, the Notetaker is cancelled or scheduled, and an
+    Unrecorded Meeting made of it later is not pushed to the CRM."""
+    if event.calendar.user_id != user.pk or event.org_id != user.org_id:
+        raise PermissionError("Only the calendar's owner turns recording off for a meeting.")
+    if event.recording_disabled == (not record):
+        return event
+    with transaction.atomic():
+        event.recording_disabled = not record
+        meeting_scan(event=event, org=user.org)
+        notetaker_sync(event=event, client=client or NotetakerClient(), previous_url=event.conference_url)
+        event.save()
+        audit_record(org=user.org, actor=user, action="meeting.recording_" + ("on" if record else "off"),
+                     target=event.title or "(no title)", changes={"starts_at": event.starts_at.isoformat()})
+    return event
 
 
 # --- Sync ------------------------------------------------------------------------------------------
@@ -626,8 +654,14 @@ def calendar_personal_context(request) -> dict[str, Any]:
     """For Personal Settings: the user's calendars and the connect buttons."""
     user = request.user
     calendars = {c.provider: c for c in Calendar.objects.for_org(user.org).filter(user=user)}
+    now = timezone.now()
+    upcoming = (CalendarEvent.objects.for_org(user.org)
+                .filter(calendar__user=user, cancelled=False, starts_at__gte=now - timedelta(hours=1),
+                        starts_at__lte=now + WINDOW_AHEAD)
+                .order_by("starts_at")[:30])
     return {
         "rows": [
             {"key": key, "label": label, "calendar": calendars.get(key)} for key, label in Calendar.Provider.choices
-        ]
+        ],
+        "upcoming": upcoming,
     }

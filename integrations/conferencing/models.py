@@ -108,6 +108,13 @@ class CalendarEvent(models.Model):
     notetaker_join_at = models.DateTimeField(null=True, blank=True)
     notetaker_name = models.CharField(max_length=80, blank=True)
     notetaker_error = models.CharField(max_length=300, blank=True)
+    # Seed: "Meetings that are turned off (the user explicitly asked Chorus not to
+    # record)". Set by the calendar's owner in Personal Settings; syncs keep it.
+    recording_disabled = models.BooleanField(default=False)
+    # After the meeting: the engagement it became (its recording, or an Unrecorded
+    # Meeting) and when Chorus looked, so each meeting is looked at once.
+    engagement = models.ForeignKey(Engagement, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    outcome_checked_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = OrgManager()
@@ -115,7 +122,11 @@ class CalendarEvent(models.Model):
     class Meta:
         ordering = ["starts_at", "id"]
         constraints = [models.UniqueConstraint("calendar", "external_id", name="calendar_event_unique")]
-        indexes = [models.Index(fields=["org", "starts_at"], name="calendar_event_org_start_idx")]
+        indexes = [
+            models.Index(fields=["org", "starts_at"], name="calendar_event_org_start_idx"),
+            models.Index(fields=["ends_at"], condition=models.Q(outcome_checked_at__isnull=True),
+                         name="calendar_event_unchecked_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.title or self.external_id

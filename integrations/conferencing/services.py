@@ -432,6 +432,9 @@ def _recording_completed(event: ZoomEvent) -> tuple[str, str]:
     if int(chosen.get("file_size") or 0) > max_bytes:
         raise ZoomError(f"The recording is larger than the {max_bytes // (1024 * 1024)} MB limit.")
     attendees = _meeting_participants(connection, uuid)
+    blocked = next((email for _, email in attendees if org.is_blocklisted_email(email)), "")
+    if blocked:
+        return ZoomEvent.Status.IGNORED, f"Not imported: {blocked} is on the organization's block list."
     token = str(event.payload.get("download_token") or "")
     file_type = str(chosen.get("file_type", "")).upper()
     name = (
@@ -471,7 +474,7 @@ def _recording_completed(event: ZoomEvent) -> tuple[str, str]:
                         engagement=engagement,
                         name=name[:200],
                         email=email,
-                        is_internal=bool(email) and org.is_internal_email(email),
+                        **org.participant_flags(email),
                     )
                     for name, email in attendees
                     if email.lower() != owner.email.lower()

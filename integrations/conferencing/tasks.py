@@ -20,3 +20,9 @@ def calendars_sync_due_task() -> int:
     from integrations.conferencing import calendars
 
     return calendars.calendars_sync_due()
+
+
+def unrecorded_meetings_task() -> dict[str, int]:
+    from integrations.conferencing.unrecorded import unrecorded_meetings_collect
+
+    return unrecorded_meetings_collect()

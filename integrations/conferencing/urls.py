@@ -20,6 +20,7 @@ urlpatterns += [
     path("calendar/ics/", calendar_views.CalendarIcsView.as_view(), name="calendar-ics"),
     path("calendar/<str:provider>/connect/", calendar_views.CalendarConnectView.as_view(), name="calendar-connect"),
     path("calendar/<int:pk>/sync/", calendar_views.CalendarSyncView.as_view(), name="calendar-sync"),
+    path("meetings/<int:pk>/recording/", calendar_views.MeetingRecordingView.as_view(), name="meeting-recording"),
     path("calendar/<int:pk>/disconnect/", calendar_views.CalendarDisconnectView.as_view(), name="calendar-disconnect"),
     re_path(
         r"^(?P<provider>google|microsoft)/oauth/$",

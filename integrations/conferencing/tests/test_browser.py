@@ -118,3 +118,46 @@ def test_admin_activates_zoom_picks_post_call_download_and_adds_an_s3_bucket(
     bucket.scroll_into_view_if_needed()
     screenshot(page, "bucket-2-saved")
     assert Connection.objects.get(org=org, provider="media_bucket").config["bucket"] == s3_bucket
+
+
+def test_admin_lists_ignored_and_blocked_people_and_a_rep_turns_a_meeting_off(page, live_server, admin, org):
+    """Organization Settings: Ignored participants and Block list. Personal Settings:
+    a user turns recording off for one upcoming meeting, and back on."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.conferencing.models import Calendar, CalendarEvent
+
+    login(page, live_server.url, admin.email, PASSWORD)
+    page.goto(live_server.url + "/settings/organization/")
+    page.get_by_label("Ignored participants").fill("assistant@acme-partners.example")
+    page.get_by_label("Block list").fill("not an address")
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.get_by_role("alert").filter(has_text="neither an email address nor a domain")).to_be_visible()
+    expect(page.get_by_label("Ignored participants")).to_have_value("assistant@acme-partners.example")
+    page.get_by_label("Block list").fill("lawyers.example\ncounsel@firm.example")
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.get_by_text("Organization settings saved.")).to_be_visible()
+    expect(page.get_by_label("Block list")).to_have_value("lawyers.example\ncounsel@firm.example")
+    screenshot(page, "org-participant-lists")
+    org.refresh_from_db()
+    assert org.blocked_participants == ["lawyers.example", "counsel@firm.example"]
+
+    calendar = Calendar.objects.create(org=org, user=admin, provider="ics", status="ok")
+    event = CalendarEvent.objects.create(
+        org=org, calendar=calendar, external_id="e1", title="Wonka and Schrute Farms Connect",
+        starts_at=timezone.now() + timedelta(days=1), organizer_email=admin.email,
+        attendees=[{"email": "willy@wonka.example"}], description="https://acme.zoom.us/j/81234567890",
+        record=True, reason="recorded: Zoom link and external attendee willy@wonka.example")
+    page.goto(live_server.url + "/settings/personal/")
+    row = page.locator("table.upcoming-meetings tr", has_text="Wonka and Schrute Farms Connect")
+    expect(row.get_by_text("Will record")).to_be_visible()
+    row.get_by_role("button", name="Don't record").click()
+    expect(page.get_by_text("Chorus won't record “Wonka and Schrute Farms Connect”")).to_be_visible()
+    expect(row.get_by_text("not recorded: turned off by the user")).to_be_visible()
+    screenshot(page, "personal-upcoming-meetings")
+    event.refresh_from_db()
+    assert event.recording_disabled and not event.record
+    row.get_by_role("button", name="Record again").click()
+    expect(row.get_by_text("Will record")).to_be_visible()

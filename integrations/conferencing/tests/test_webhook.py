@@ -485,6 +485,23 @@ def test_attendees_come_from_zooms_participant_report(
     assert report.headers["Authorization"] == "Bearer ZOOM-ACCESS-1"
 
 
+def test_a_meeting_with_someone_on_the_block_list_is_not_imported(
+    post_event, zoom_connection, host, httpserver, run_tasks, django_capture_on_commit_callbacks
+):
+    host.org.blocked_participants = ["wonka.example"]
+    host.org.save()
+    serve_recording(httpserver)
+    httpserver.expect_request("/v2/past_meetings/4444AAAiAAAAAiAiAiiAii==/participants").respond_with_json(
+        {"participants": [{"name": "Willy Wonka", "user_email": "willy@wonka.example"}]}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        post_event(completed(httpserver))
+    event = ZoomEvent.objects.get()
+    assert (event.status, event.detail) == ("ignored", "Not imported: willy@wonka.example is on the organization's "
+                                                       "block list.")
+    assert not Engagement.objects.exists() and not any("download" in r.path for r, _ in httpserver.log)
+
+
 def test_download_token_is_dropped_once_settled_and_kept_for_a_retry(
     post_event, zoom_connection, host, httpserver, run_tasks, django_capture_on_commit_callbacks
 ):
