@@ -139,6 +139,8 @@ class CrmField(models.Model):
     supported = models.BooleanField(default=True)
     unsupported_reason = models.CharField(max_length=255, blank=True)
     picklist_values = models.JSONField(default=list, blank=True)
+    picklist_codes = models.JSONField(
+        default=dict, blank=True, help_text="Label → the value the CRM stores, where they differ (Dynamics options).")
     selected = models.BooleanField(default=False)
     # The field vanished from the CRM at the last describe (kept so filters explain it).
     missing_since = models.DateTimeField(null=True, blank=True)

@@ -227,11 +227,11 @@ def crm_fields_import(*, connection: Connection, session=None) -> dict[str, Any]
         rows = [CrmField(org=org, provider=provider, object_name=i.object_name, api_name=i.api_name,
                          label=i.label[:255], field_type=i.field_type[:40], supported=i.supported,
                          unsupported_reason=i.unsupported_reason[:255], picklist_values=i.picklist_values[:500],
-                         missing_since=None) for i in infos]
+                         picklist_codes=i.picklist_codes, missing_since=None) for i in infos]
         CrmField.objects.bulk_create(rows, update_conflicts=True,
                                      unique_fields=["org", "provider", "object_name", "api_name"],
                                      update_fields=["label", "field_type", "supported", "unsupported_reason",
-                                                    "picklist_values", "missing_since"])
+                                                    "picklist_values", "picklist_codes", "missing_since"])
         seen.update((i.object_name, i.api_name) for i in infos)
     missing = []
     for field in CrmField.objects.for_org(org).filter(provider=provider):

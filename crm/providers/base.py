@@ -71,6 +71,9 @@ class FieldInfo:
     supported: bool
     unsupported_reason: str = ""
     picklist_values: list[str] = field(default_factory=list)
+    # Label → the value the CRM stores, where they differ (Dataverse option sets
+    # store numbers): what Chorus writes when a rep picks a label.
+    picklist_codes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

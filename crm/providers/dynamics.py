@@ -56,6 +56,8 @@ SELECT = {
 # Open leads only: qualified ones became contacts and opportunities.
 FILTER = {LEAD: "statecode eq 0"}
 
+# The metadata cast that carries a choice column's options, by Chorus type.
+OPTION_METADATA = {"Picklist": "PicklistAttributeMetadata", "Multipicklist": "MultiSelectPicklistAttributeMetadata"}
 TYPE_MAP = {
     "Money": "Currency", "Double": "Double", "Decimal": "Double", "Integer": "Number", "BigInt": "Number",
     "Picklist": "Picklist", "State": "Picklist", "Status": "Picklist", "Boolean": "Boolean",
@@ -212,7 +214,27 @@ class DynamicsSession:
             fields.append(FieldInfo(object_name=object_name, api_name=a["LogicalName"], label=label,
                                     field_type=chorus_type, supported=supported,
                                     unsupported_reason="" if supported else unsupported_reason(chorus_type)))
+        for kind in sorted({f.field_type for f in fields} & set(OPTION_METADATA)):
+            options = self._options(logical, OPTION_METADATA[kind])
+            for f in fields:
+                if f.field_type == kind and f.api_name in options:
+                    f.picklist_codes = options[f.api_name]
+                    f.picklist_values = list(f.picklist_codes)
         return fields
+
+    def _options(self, logical: str, metadata_type: str) -> dict[str, dict[str, int]]:
+        """Each choice column's options (label → option value) of one table, in one
+        request: Dataverse stores the number, people pick the label."""
+        url = f"{self.base}EntityDefinitions(LogicalName='{logical}')/Attributes/Microsoft.Dynamics.CRM.{metadata_type}"
+        data = self._get(url, params={"$select": "LogicalName",
+                                      "$expand": "OptionSet($select=Options),GlobalOptionSet($select=Options)"})
+        out: dict[str, dict[str, int]] = {}
+        for a in data.get("value", []):
+            option_set = a.get("OptionSet") or a.get("GlobalOptionSet") or {}
+            out[a["LogicalName"]] = {
+                (((o.get("Label") or {}).get("UserLocalizedLabel") or {}).get("Label") or str(o["Value"])): o["Value"]
+                for o in option_set.get("Options") or [] if "Value" in o}
+        return out
 
     def count(self, object_name: str, *, since: datetime | None) -> int | None:
         return None  # Dataverse counts stop at 5,000: progress shows records read instead

@@ -97,7 +97,9 @@ def crm_field_answers_submit(*, user: User, answers: dict[int, str]) -> list[Crm
             provider = connection.provider
             deliveries_enqueue(org=user.org, target=provider, rows=[
                 ("field_update", push_key(provider, "field", r.id), r.engagement, {
-                    "object": r.field.object_name, "field": r.field.api_name, "value": r.value,
+                    "object": r.field.object_name, "field": r.field.api_name,
+                    # The CRM's own value for the label the rep picked (Dynamics: the option number).
+                    "value": (r.field.picklist_codes or {}).get(r.value, r.value),
                     "record_id": r.engagement.crm_opportunity_id if r.field.object_name == "Opportunity" else "",
                     "activity_key": push_key(provider, "task", r.engagement_id)
                     if r.field.object_name == "Task" else ""})

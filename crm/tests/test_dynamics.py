@@ -126,6 +126,13 @@ def expect_describes(server):
             ]
         server.expect_request(f"{API}/EntityDefinitions(LogicalName='{logical}')/Attributes").respond_with_json(
             {"value": value})
+    server.expect_request(
+        f"{API}/EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata",
+        query_string={"$select": "LogicalName",
+                      "$expand": "OptionSet($select=Options),GlobalOptionSet($select=Options)"},
+    ).respond_with_json({"value": [{"LogicalName": "new_tier", "GlobalOptionSet": None, "OptionSet": {"Options": [
+        {"Value": 100000000, "Label": {"UserLocalizedLabel": {"Label": "Silver"}}},
+        {"Value": 100000001, "Label": {"UserLocalizedLabel": {"Label": "Gold"}}}]}}]})
 
 
 def test_sync_pages_with_next_link(org, dyn_connection, crm_server, sleeps):
@@ -165,6 +172,8 @@ def test_sync_pages_with_next_link(org, dyn_connection, crm_server, sleeps):
     assert (opp.stage, str(opp.amount), opp.account, opp.is_closed) == ("Propose", "2500.00", contoso, False)
     fields = {f.api_name: f for f in CrmField.objects.filter(org=org, provider="dynamics")}
     assert fields["new_tier"].supported and not fields["new_notes"].supported
+    assert fields["new_tier"].picklist_values == ["Silver", "Gold"]  # labels, as the sync stores and filters show
+    assert fields["new_tier"].picklist_codes == {"Silver": 100000000, "Gold": 100000001}
     assert fields["new_notes"].field_type == "Multiple Lines of Text" and "name" not in fields
 
 

@@ -112,3 +112,33 @@ def test_someone_elses_questions_are_not_answerable(client, org, rep_user, admin
     client.post("/crm-fields/", {f"answer_{request.id}": "Demo"})
     request.refresh_from_db()
     assert request.answered_at is None and not Delivery.objects.filter(kind="field_update").exists()
+
+
+def test_dynamics_gets_the_option_value_of_the_label_the_rep_picked(client, org, rep_user, crm_server, caplog):
+    """Dataverse choice columns store numbers: the rep picks “Won back”, Dynamics is
+    sent 100000001 (the option imported with the field)."""
+    caplog.set_level(logging.WARNING, logger="werkzeug")
+    Connection.objects.create(org=org, provider="dynamics", status="ok",
+                              config={"org_url": crm_server.url_for("").rstrip("/")}, secrets={"access_token": "t"})
+    fake = testing.FakeDataverse()
+    crm_server.expect_request(re.compile(r"/api/data/.*")).respond_with_handler(fake.handle)
+    field = CrmField.objects.create(
+        org=org, provider="dynamics", object_name="Opportunity", api_name="new_outcome", label="Outcome",
+        field_type="Picklist", picklist_values=["Lost", "Won back"], picklist_codes={"Lost": 100000000,
+                                                                                    "Won back": 100000001})
+    RequiredCrmField.objects.create(org=org, field=field)
+    opportunity = "6f0e0000-0000-0000-0000-0000000000a1"
+    e = meeting(org, rep_user)
+    e.crm_opportunity_id = opportunity
+    e.save()
+    engagement_push_prepare(engagement=e)
+    (question,) = CrmFieldRequest.objects.filter(user=rep_user)
+    client.force_login(rep_user)
+    assert '<option value="Won back">' in client.get("/crm-fields/").content.decode()
+    assert client.post("/crm-fields/", {f"answer_{question.id}": "Won back"}).status_code == 302
+    outbox_process(limit=5000)
+    outbox_process(limit=5000, now=timezone.now() + timedelta(minutes=5))
+    patch = next(body for method, path, body in fake.calls if method == "POST" and "new_outcome" in body)
+    assert f"PATCH {crm_server.url_for('').rstrip('/')}/api/data/v9.2/opportunities({opportunity}) HTTP/1.1" in patch
+    assert '{"new_outcome": 100000001}' in patch
+    assert fake.index[("opportunities", opportunity)]["new_outcome"] == 100000001
