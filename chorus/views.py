@@ -35,6 +35,7 @@ from crm.filters import (
     crm_filterset_class,
 )
 from crm.models import AccountMatch, CrmOpportunity
+from crm.push.services import engagement_push_status
 from dialers.forms import NotificationDetectionForm
 from dialers.services import compliance_settings
 from integrations.conferencing.calendars import calendar_personal_context, recording_rules_context
@@ -134,6 +135,7 @@ class RecordingDetailView(OrgMemberMixin, TemplateView):
             has_media=engagement.recording_files.exists(),
             participants=engagement.participants.all(),
             moments=engagement.moments.select_related("tracker"),
+            push=engagement_push_status(engagement=engagement),
             **kwargs,
         )
 

@@ -34,6 +34,26 @@ def test_admin_logs_in_and_walks_the_console(page, live_server, admin, org):
     expect(page.get_by_text("Willy Wonka")).to_be_visible()
     screenshot(page, "recordings")
 
+    # The engagement's page says what reached the CRM.
+    from crm.push.services import engagement_push_prepare
+    from integrations.models import Connection, Delivery
+
+    Connection.objects.create(org=org, provider="salesforce", status="ok", config={
+        "instance_url": "https://acme.my.salesforce.com", "crm_org_id": "00D1", "crm_org_name": "Acme",
+        "crm_username": "a@acme.example", "edition": "Enterprise Edition", "is_sandbox": False,
+        "login_url": "https://login.salesforce.com"})
+    engagement_push_prepare(engagement=e)
+    Delivery.objects.filter(kind="task").update(status="sent", remote_id="00T000000000042")
+    Delivery.objects.filter(kind="custom_object").update(
+        status="retrying", attempts=1, last_error="Salesforce asked Chorus to slow down (HTTP 429).")
+    page.get_by_role("link", name="Wonka and Schrute Farms Connect").click()
+    crm = page.locator("#crm-push")
+    expect(crm.get_by_role("heading", name="In your CRM")).to_be_visible()
+    expect(crm.get_by_role("row", name=re.compile("Task Salesforce Sent 00T000000000042"))).to_be_visible()
+    expect(crm.get_by_text("Salesforce asked Chorus to slow down")).to_be_visible()
+    screenshot(page, "recording-detail")
+    page.go_back()
+
     nav = page.get_by_role("navigation", name="Main")
     for label, heading, shot in [
         ("Deals", "Deals", "deals"),

@@ -311,3 +311,34 @@ def deliveries_enqueue(*, org: Organization, target: str, rows: list[tuple[str, 
             for kind, key, engagement, payload in rows], ignore_conflicts=True)
         by_key = {d.idempotency_key: d for d in Delivery.objects.filter(org=org, idempotency_key__in=keys)}
     return [by_key[k] for k in keys]
+
+
+# --- What happened, for the engagement's page ---------------------------------------------------
+
+KIND_LABELS = {"task": "Task", "event": "Event", "trackers": "Tracker / metadata", "custom_object": "Custom object",
+               "transcript": "Transcript", "field_update": "Required field answer"}
+NOTHING_ASKED = "CRM Objects Creation creates nothing for {column} engagements."
+NO_CRM = "No CRM is connected."
+
+
+def engagement_push_status(*, engagement: Engagement) -> dict[str, Any]:
+    """The CRM objects of one engagement and where each stands, or why none were
+    made — so an admin (or support) can answer "why isn't this call in Salesforce?"."""
+    deliveries = list(engagement.deliveries.order_by("id").only(
+        "kind", "target", "status", "remote_id", "last_error", "attempts", "next_attempt_at", "sent_at"))
+    for d in deliveries:
+        d.label = KIND_LABELS.get(d.kind, d.kind)
+    reason = ""
+    if not deliveries:
+        connection = crm_connection_for_push(org=engagement.org)
+        if connection is None:
+            reason = NO_CRM
+        else:
+            reason = push_exclusion_reason(engagement=engagement, participants=list(engagement.participants.all()))
+            column = KIND_COLUMN.get(engagement.kind)
+            if not reason and column:
+                plan = push_plan(engagement=engagement, settings_row=crm_objects_settings_get(org=engagement.org),
+                                 provider=connection.provider)
+                if not any(plan.values()):
+                    reason = NOTHING_ASKED.format(column=COLUMN_LABELS[column])
+    return {"deliveries": deliveries, "reason": reason or ""}

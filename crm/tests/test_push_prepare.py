@@ -232,3 +232,21 @@ def test_prepare_costs_a_few_queries(org, rep, sf, django_assert_max_num_queries
     # connection, matrix, participants, moments, known contacts, required fields, insert, read back
     with django_assert_max_num_queries(10):
         assert len(engagement_push_prepare(engagement=e)) == 4
+
+
+def test_the_engagement_page_says_what_was_pushed_or_why_not(client, org, rep, sf, admin_user):
+    client.force_login(admin_user)
+    pushed = meeting(org, rep)
+    engagement_push_prepare(engagement=pushed)
+    Delivery.objects.filter(kind="task").update(status="sent", remote_id="00T000000000042")
+    html = client.get(f"/recordings/{pushed.pk}/").content.decode()
+    assert "In your CRM" in html and "00T000000000042" in html and "Custom object" in html
+    blocked = meeting(org, rep)
+    ParticipantFactory(engagement=blocked, email="b@blocked.example", is_blocklisted=True)
+    assert "Nothing pushed. At least one participant is on the block list." in \
+        client.get(f"/recordings/{blocked.pk}/").content.decode()
+    email = meeting(org, rep, kind=Engagement.Kind.EMAIL)
+    assert "CRM Objects Creation creates nothing for Email engagements." in \
+        client.get(f"/recordings/{email.pk}/").content.decode()
+    sf.delete()
+    assert "Nothing pushed. No CRM is connected." in client.get(f"/recordings/{email.pk}/").content.decode()
