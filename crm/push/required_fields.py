@@ -50,17 +50,20 @@ def required_fields_set(*, org: Organization, actor: User | None, field_ids: lis
 
 def crm_field_requests_create(*, engagement: Engagement, task_pushed: bool) -> int:
     """Ask the owner for the required fields after this engagement (once each)."""
-    if engagement.kind not in ASKED_FOR or engagement.owner_id is None:
+    return crm_field_requests_create_many(org=engagement.org, asked=[(engagement, task_pushed)])
+
+
+def crm_field_requests_create_many(*, org: Organization, asked: list[tuple[Engagement, bool]]) -> int:
+    """``crm_field_requests_create`` for many engagements: two queries at most."""
+    asked = [(e, task) for e, task in asked if e.kind in ASKED_FOR and e.owner_id is not None]
+    if not asked:
         return 0
-    fields = [r.field for r in RequiredCrmField.objects.for_org(engagement.org).select_related("field")]
-    fields = [f for f in fields if (f.object_name == "Opportunity" and engagement.crm_opportunity_id)
-              or (f.object_name == "Task" and task_pushed)]
-    if not fields:
-        return 0
-    CrmFieldRequest.objects.bulk_create([
-        CrmFieldRequest(org=engagement.org, engagement=engagement, user_id=engagement.owner_id, field=f)
-        for f in fields], ignore_conflicts=True)
-    return len(fields)
+    fields = [r.field for r in RequiredCrmField.objects.for_org(org).select_related("field")]
+    rows = [CrmFieldRequest(org=org, engagement=e, user_id=e.owner_id, field=f)
+            for e, task_pushed in asked for f in fields
+            if (f.object_name == "Opportunity" and e.crm_opportunity_id) or (f.object_name == "Task" and task_pushed)]
+    CrmFieldRequest.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
 
 
 def crm_field_requests_pending(*, user: User):

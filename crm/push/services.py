@@ -9,6 +9,8 @@ each object once. The senders (``crm/push/senders``) do the talking.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from chorus.models import Engagement, Organization, Participant, User
+from chorus.models import Engagement, Moment, Organization, Participant, User
 from chorus.services import audit_record
 from crm.models import CrmContact
 from crm.push.body import activity_body, activity_subject, content_for
@@ -206,41 +208,79 @@ def push_plan(*, engagement: Engagement, settings_row: CrmObjectsSettings, provi
 def engagement_push_prepare(*, engagement: Engagement) -> list[Delivery]:
     """Enqueue the CRM objects the org's matrix asks for. Safe to call again: every
     object has an idempotency key, so the CRM gets one copy."""
-    org = engagement.org
-    connection = crm_connection_for_push(org=org)
+    return engagements_push_prepare(org=engagement.org, engagements=[engagement])
+
+
+def engagements_push_prepare(*, org: Organization, engagements: Iterable[Engagement]) -> list[Delivery]:
+    """``engagement_push_prepare`` for many engagements of one org in a fixed number
+    of queries (an import or the after-meeting pass makes hundreds at once)."""
+    engagements = list(engagements)
+    if any(e.org_id != org.id for e in engagements):
+        raise ValueError("every engagement must belong to the organisation being pushed")
+    connection = crm_connection_for_push(org=org) if engagements else None
     if connection is None:
         return []
     provider = connection.provider
     settings_row = crm_objects_settings_get(org=org)
-    participants = list(engagement.participants.all())
-    if push_exclusion_reason(engagement=engagement, participants=participants):
-        return []
-    plan = push_plan(engagement=engagement, settings_row=settings_row, provider=provider)
-    if not any(plan.values()):
-        from crm.push.required_fields import crm_field_requests_create
+    ids = [e.id for e in engagements]
+    participants: dict[int, list[Participant]] = defaultdict(list)
+    for p in Participant.objects.for_org(org).filter(engagement_id__in=ids).order_by("id"):
+        participants[p.engagement_id].append(p)
+    owners = {e.owner_id: e.owner for e in engagements if e.owner_id and Engagement.owner.is_cached(e)}
+    owners |= User.objects.for_org(org).in_bulk({e.owner_id for e in engagements if e.owner_id} - set(owners))
 
-        crm_field_requests_create(engagement=engagement, task_pushed=False)
-        return []
-    moments = list(engagement.moments.select_related("tracker").all())
+    plans: list[tuple[Engagement, dict[str, bool]]] = []
+    asked: list[tuple[Engagement, bool]] = []  # required CRM fields: (engagement, task pushed)
+    for e in engagements:
+        if push_exclusion_reason(engagement=e, participants=participants[e.id]):
+            continue
+        plan = push_plan(engagement=e, settings_row=settings_row, provider=provider)
+        asked.append((e, plan["task"]))
+        if any(plan.values()):
+            plans.append((e, plan))
+    moments: dict[int, list[Moment]] = defaultdict(list)
+    if plans:
+        for m in Moment.objects.for_org(org).filter(engagement_id__in=[e.id for e, _ in plans]).select_related(
+                "tracker").order_by("at_seconds", "id"):
+            moments[m.engagement_id].append(m)
+    emails = {p.email.lower() for e, _ in plans for p in participants[e.id] if p.email}
+    known = {c.email: c for c in CrmContact.objects.for_org(org).filter(provider=provider, email__in=sorted(emails))}
+
+    rows: list[tuple[str, str, Any, dict]] = []
+    for e, plan in plans:
+        rows += _push_rows(e, plan, provider=provider, owner=owners.get(e.owner_id), participants=participants[e.id],
+                           moments=moments[e.id], known=known, contacts_for_moments=settings_row.contacts_for_moments)
+
+    from crm.push.required_fields import crm_field_requests_create_many
+
+    with transaction.atomic():
+        out = deliveries_enqueue(org=org, target=provider, rows=rows) if rows else []
+        crm_field_requests_create_many(org=org, asked=asked)
+    return out
+
+
+def _push_rows(engagement: Engagement, plan: dict[str, bool], *, provider: str, owner: User | None,
+               participants: list[Participant], moments: list[Moment], known: dict[str, CrmContact],
+               contacts_for_moments: bool) -> list[tuple[str, str, Any, dict]]:
+    """The outbox rows (kind, idempotency key, engagement, payload) of one engagement."""
+    org = engagement.org
     content = content_for(engagement, participants=participants, moments=moments)
-
     external = [p for p in participants if p.email and not p.is_internal and not p.is_ignored
                 and not p.is_blocklisted and not org.is_internal_email(p.email)]
     emails = sorted({p.email.lower() for p in external})
-    known = {c.email: c for c in CrmContact.objects.for_org(org).filter(provider=provider, email__in=emails)}
     new_people = {}
     for p in external:
         email = p.email.lower()
         if email not in known and email not in new_people:
             new_people[email] = p
-    want_contacts = plan["contact"] or (plan["custom_object"] and settings_row.contacts_for_moments)
+    want_contacts = plan["contact"] or (plan["custom_object"] and contacts_for_moments)
 
     account_id = engagement.crm_account_id
     account_key = ""
     domains = sorted({e.rsplit("@", 1)[1] for e in new_people})
     if plan["account"] and not account_id and domains:
         account_key = push_key(provider, "account", domains[0])
-    owner_id = (engagement.owner.external_ids or {}).get(provider, "") if engagement.owner else ""
+    owner_id = (owner.external_ids or {}).get(provider, "") if owner else ""
     ends_at = engagement.started_at + timedelta(seconds=engagement.duration_seconds or 0)
     common = {
         "engagement_id": engagement.id, "owner_id": owner_id,
@@ -289,15 +329,8 @@ def engagement_push_prepare(*, engagement: Engagement) -> list[Delivery]:
             **common, "title": f"Chorus transcript - {engagement.display_title}",
             "text": engagement.transcript, "activity_key": push_key(provider, activity, engagement.id)
             if activity else "", "who_ids": who_ids}))
-
-    from crm.push.required_fields import crm_field_requests_create
-
-    with transaction.atomic():
-        out = deliveries_enqueue(org=org, target=provider, rows=[
-            (kind, key, engagement if kind not in ("account", "contact") else None, payload)
-            for kind, key, payload in rows])
-        crm_field_requests_create(engagement=engagement, task_pushed=activity == "task")
-    return out
+    return [(kind, key, engagement if kind not in ("account", "contact") else None, payload)
+            for kind, key, payload in rows]
 
 
 def deliveries_enqueue(*, org: Organization, target: str, rows: list[tuple[str, str, Any, dict]]) -> list[Delivery]:

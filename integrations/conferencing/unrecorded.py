@@ -5,9 +5,10 @@ task > Unrecorded Meeting, and the count of customer interactions stays whole.
 
 * Chorus waits ``GRACE`` after the meeting's end: recordings arrive after the call
   (Zoom's post-call download, the Notetaker's upload).
-* A meeting counts as recorded when a recording started between ``MATCH_EARLY``
-  before its start and its end, owned by one of its Chorus attendees or shared with
-  one of its attendees' addresses.
+* A meeting counts as recorded when a recording started within ``MATCH_WINDOW`` of
+  its start and shares an external attendee with it (or, knowing no external
+  address, was made by one of its Chorus attendees); each recording is one
+  meeting's (see ``_candidates`` and ``_assign``).
 * One meeting sits in several synced calendars (the organizer's and each
   colleague's): their copies share a key (start, title, attendees), and the
   engagement is made once — the unique ``(org, source, external_id)`` holds it even
@@ -31,8 +32,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from chorus.models import Engagement, Organization, Participant
-from crm.matching import engagement_match
-from crm.push.services import engagement_push_prepare
+from crm.matching import engagements_match_batch
+from crm.push.services import engagements_push_prepare
 from integrations.conferencing.detection import NON_PERSON_DOMAINS
 from integrations.conferencing.models import CalendarEvent
 
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 SOURCE = "calendar"
 GRACE = timedelta(hours=2)
 LOOKBACK = timedelta(days=3)
-MATCH_EARLY = timedelta(minutes=15)
+MATCH_WINDOW = timedelta(minutes=15)  # a recording starts this close to its meeting's start
 DEFAULT_LENGTH = timedelta(hours=1)  # events without an end
 BATCH = 500
 
@@ -72,28 +73,51 @@ def meeting_key(event: CalendarEvent) -> str:
 
 
 def _recordings(org: Organization, events: list[CalendarEvent]) -> list[tuple[Engagement, set[str]]]:
-    """The org's recordings that could be these meetings, with their participants'
-    addresses — two queries for the whole batch."""
-    lo = min(e.starts_at for e in events) - MATCH_EARLY
-    hi = max(_ends(e) for e in events)
+    """The org's recordings that could be these meetings, with their external
+    participants' addresses — two queries for the whole batch."""
+    lo = min(e.starts_at for e in events) - MATCH_WINDOW
+    hi = max(e.starts_at for e in events) + MATCH_WINDOW
     recordings = list(Engagement.objects.for_org(org).filter(
         kind=Engagement.Kind.RECORDING, started_at__gte=lo, started_at__lte=hi).only("id", "owner_id", "started_at"))
     emails: dict[int, set[str]] = defaultdict(set)
     for engagement_id, email in Participant.objects.for_org(org).filter(
-            engagement_id__in=[r.id for r in recordings]).exclude(email="").values_list("engagement_id", "email"):
+            engagement_id__in=[r.id for r in recordings], is_internal=False).exclude(email="").values_list(
+            "engagement_id", "email"):
         emails[engagement_id].add(email.lower())
     return [(r, emails[r.id]) for r in recordings]
 
 
-def _recorded(copies: list[CalendarEvent], recordings) -> Engagement | None:
+def _candidates(copies: list[CalendarEvent], recordings: list) -> list[tuple[tuple, Engagement]]:
+    """Recordings that may be this meeting, with a score: one that started within
+    ``MATCH_WINDOW`` of it and shares an external attendee with it — or, when the
+    recording knows no external address, one by a Chorus attendee. More shared
+    attendees first, then the organizer's, then the closest in time."""
     first = copies[0]
     owners = {c.calendar.user_id for c in copies}
+    organizer = next((c.calendar.user_id for c in copies
+                      if c.calendar.user.email.lower() == c.organizer_email.lower()), None)
     attendees = {p["email"] for p in _people(first)}
+    out = []
     for recording, emails in recordings:
-        if first.starts_at - MATCH_EARLY <= recording.started_at <= _ends(first) and (
-                recording.owner_id in owners or emails & attendees):
-            return recording
-    return None
+        gap = abs((recording.started_at - first.starts_at).total_seconds())
+        shared = len(emails & attendees)
+        if gap <= MATCH_WINDOW.total_seconds() and (shared or (not emails and recording.owner_id in owners)):
+            out.append(((shared, recording.owner_id == organizer, -gap), recording))
+    return out
+
+
+def _assign(by_key: dict[str, list[CalendarEvent]], recordings: list, taken: dict[int, str]) -> dict[str, Engagement]:
+    """Each meeting's recording, best pairs first, each recording to one meeting (a
+    rep double-booked at 10:00 has two meetings and maybe one recording)."""
+    pairs = sorted(((score, key, recording) for key, copies in by_key.items()
+                    for score, recording in _candidates([c for c in copies if not c.cancelled] or copies, recordings)),
+                   key=lambda t: t[0], reverse=True)
+    out: dict[str, Engagement] = {}
+    for _, key, recording in pairs:
+        if key not in out and taken.get(recording.id, key) == key:
+            out[key] = recording
+            taken[recording.id] = key
+    return out
 
 
 def _owner_copy(copies: list[CalendarEvent]) -> CalendarEvent:
@@ -105,7 +129,10 @@ def _owner_copy(copies: list[CalendarEvent]) -> CalendarEvent:
     return min(copies, key=lambda c: c.calendar.user_id)
 
 
-def _unrecorded_create(org: Organization, copies: list[CalendarEvent], key: str) -> Engagement | None:
+def _unrecorded_new(org: Organization, copies: list[CalendarEvent], key: str
+                    ) -> tuple[Engagement, list[Participant]] | None:
+    """The Unrecorded Meeting of a customer meeting (unsaved), with its people; None
+    when only colleagues (and rooms) were there."""
     chosen = _owner_copy(copies)
     owner = chosen.calendar.user
     people = _people(chosen)
@@ -118,31 +145,74 @@ def _unrecorded_create(org: Organization, copies: list[CalendarEvent], key: str)
 
     if all(flags(p["email"])["is_internal"] for p in people):
         return None
-    existing = Engagement.objects.for_org(org).filter(source=SOURCE, external_id=key).first()
-    if existing:
-        return existing
-    try:
-        with transaction.atomic():
-            engagement = Engagement.objects.create(
-                org=org, kind=Engagement.Kind.UNRECORDED_MEETING, source=SOURCE, external_id=key,
-                title=chosen.title[:500], started_at=chosen.starts_at,
-                duration_seconds=int((_ends(chosen) - chosen.starts_at).total_seconds()), owner=owner,
-                recording_disabled=any(c.recording_disabled for c in copies))
-            Participant.objects.bulk_create([
-                Participant(org=org, engagement=engagement, email=p["email"][:254],
-                            name=(owner.full_name if p["email"] == owner.email.lower() else p["name"])[:200],
-                            **flags(p["email"]))
-                for p in people])
-            engagement_match(engagement=engagement)
-            engagement_push_prepare(engagement=engagement)
-    except IntegrityError:  # another worker made it meanwhile
-        return Engagement.objects.for_org(org).filter(source=SOURCE, external_id=key).first()
-    return engagement
+    engagement = Engagement(
+        org=org, kind=Engagement.Kind.UNRECORDED_MEETING, source=SOURCE, external_id=key,
+        title=chosen.title[:500], started_at=chosen.starts_at,
+        duration_seconds=int((_ends(chosen) - chosen.starts_at).total_seconds()), owner=owner,
+        recording_disabled=any(c.recording_disabled for c in copies))
+    return engagement, [
+        Participant(org=org, email=p["email"][:254],
+                    name=(owner.full_name if p["email"] == owner.email.lower() else p["name"])[:200],
+                    **flags(p["email"]))
+        for p in people]
+
+
+def _org_pass(org: Organization, events: list[CalendarEvent], now: datetime) -> dict[str, int]:
+    """One org's due meetings, in one transaction and a fixed number of queries:
+    link recordings, make the Unrecorded Meetings (matched to CRM accounts and
+    queued for the CRM together), mark every copy looked at."""
+    counts = {"meetings": 0, "recorded": 0, "unrecorded": 0, "skipped": 0}
+    recordings = _recordings(org, events)
+    # Recordings already given to a meeting stay that meeting's (its other copies may still come).
+    taken = {e.engagement_id: meeting_key(e) for e in CalendarEvent.objects.filter(
+        org=org, engagement_id__in=[r.id for r, _ in recordings]).only(
+        "engagement_id", "starts_at", "title", "attendees", "organizer_email")}
+    by_key: dict[str, list[CalendarEvent]] = defaultdict(list)
+    for e in events:
+        by_key[meeting_key(e)].append(e)
+    existing = {e.external_id: e for e in Engagement.objects.for_org(org).filter(
+        source=SOURCE, external_id__in=list(by_key))}
+    recorded = _assign(by_key, recordings, taken)
+    outcome: dict[str, Engagement | None] = {}
+    new: list[tuple[Engagement, list[Participant]]] = []
+    for key, copies in by_key.items():
+        counts["meetings"] += 1
+        live = [c for c in copies if not c.cancelled]
+        if not live:
+            outcome[key] = None
+        elif recording := recorded.get(key):
+            outcome[key] = recording
+            counts["recorded"] += 1
+        elif key in existing:
+            outcome[key] = existing[key]
+            counts["unrecorded"] += 1
+        elif made := _unrecorded_new(org, live, key):
+            outcome[key] = made[0]
+            new.append(made)
+            counts["unrecorded"] += 1
+        else:
+            outcome[key] = None
+    counts["skipped"] = counts["meetings"] - counts["recorded"] - counts["unrecorded"]
+    with transaction.atomic():
+        made_engagements = Engagement.objects.bulk_create([e for e, _ in new])  # ids set (RETURNING)
+        for engagement, people in new:
+            for p in people:
+                p.engagement = engagement
+        Participant.objects.bulk_create([p for _, people in new for p in people])
+        engagements_match_batch(org=org, engagements=made_engagements)
+        engagements_push_prepare(org=org, engagements=made_engagements)
+        for key, copies in by_key.items():
+            for c in copies:
+                c.outcome_checked_at, c.engagement = now, outcome[key]
+        CalendarEvent.objects.bulk_update(events, ["outcome_checked_at", "engagement"], batch_size=BATCH)
+    return counts
 
 
 def unrecorded_meetings_collect(*, now: datetime | None = None, limit: int = BATCH) -> dict[str, int]:
     """Look at meetings that ended at least ``GRACE`` ago and were not looked at:
-    link each to its recording, or make it an Unrecorded Meeting. Returns counts."""
+    link each to its recording, or make it an Unrecorded Meeting. Returns counts.
+    Two workers at once: the second's insert meets the unique key and rolls back,
+    and its next pass finds the first's engagements."""
     now = now or timezone.now()
     done = now - GRACE
     due = (CalendarEvent.objects
@@ -152,23 +222,13 @@ def unrecorded_meetings_collect(*, now: datetime | None = None, limit: int = BAT
     counts = {"meetings": 0, "recorded": 0, "unrecorded": 0, "skipped": 0}
     for _, org_events in groupby(due, key=lambda e: e.org_id):
         events = list(org_events)
-        org = events[0].org
-        recordings = _recordings(org, events)
-        by_key: dict[str, list[CalendarEvent]] = defaultdict(list)
-        for e in events:
-            by_key[meeting_key(e)].append(e)
-        for key, copies in by_key.items():
-            counts["meetings"] += 1
-            live = [c for c in copies if not c.cancelled]
-            engagement = _recorded(live, recordings) if live else None
-            if engagement:
-                counts["recorded"] += 1
-            elif live and (engagement := _unrecorded_create(org, live, key)):
-                counts["unrecorded"] += 1
-            else:
-                counts["skipped"] += 1
-            CalendarEvent.objects.filter(pk__in=[c.pk for c in copies]).update(
-                outcome_checked_at=now, engagement=engagement)
+        try:
+            done_here = _org_pass(events[0].org, events, now)
+        except IntegrityError:
+            log.info("Unrecorded meetings of org %s were being made by another worker", events[0].org_id)
+            continue
+        for k, v in done_here.items():
+            counts[k] += v
     if counts["meetings"]:
         log.info("Unrecorded meetings: %s", counts)
     return counts

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 START = timezone.now().replace(microsecond=0) - timedelta(hours=5)
 AFTER = START + timedelta(minutes=30) + GRACE + timedelta(minutes=1)
 WILLY = {"email": "willy@wonka.example", "name": "Willy Wonka"}
+QUERIES_PER_PASS = 29
 
 
 @pytest.fixture
@@ -82,6 +83,25 @@ def test_a_recorded_meeting_is_linked_to_its_recording(ada, bob, other_org):
     assert not Engagement.objects.filter(kind="unrecorded_meeting").exists()
 
 
+def test_a_double_booked_rep_s_recording_is_the_meeting_it_shares_people_with(ada, bob):
+    """Ada is in her own customer call and, on paper, in Bob's at the same time. Her
+    recording has Willy in it: it is her meeting's, and Bob's becomes Unrecorded
+    whichever is looked at first."""
+    bobs = meeting(bob, external_id="bobs", title="Bob's call", organizer="bob@acme.example",
+                   attendees=({"email": "jo@initech.example"},))
+    meeting(ada, external_id="bobs-in-ada", title="Bob's call", organizer="bob@acme.example",
+            attendees=({"email": "jo@initech.example"},))
+    mine = meeting(ada, external_id="mine", title="Ada's call")
+    recording = EngagementFactory(org=ada.org, owner=ada, kind="recording", started_at=START + timedelta(minutes=1))
+    ParticipantFactory(engagement=recording, email="ada@acme.example", is_internal=True)
+    ParticipantFactory(engagement=recording, email="willy@wonka.example")
+    assert unrecorded_meetings_collect(now=AFTER, limit=2)["meetings"] == 1  # Bob's call first, alone
+    assert unrecorded_meetings_collect(now=AFTER)["meetings"] == 1
+    mine.refresh_from_db(), bobs.refresh_from_db()
+    assert mine.engagement == recording
+    assert bobs.engagement.kind == "unrecorded_meeting" and bobs.engagement.title == "Bob's call"
+
+
 def test_what_is_not_looked_at_or_not_made(ada):
     meeting(ada, external_id="ongoing", start=timezone.now() - timedelta(minutes=40))  # ended 10 min ago
     internal = meeting(ada, external_id="internal", attendees=())
@@ -120,13 +140,24 @@ def test_exclusions_are_carried_to_the_crm_push(ada, org):
     assert [d.payload["subject"] for d in tasks] == ["Chorus - Plain"]
 
 
-def test_collecting_many_meetings_costs_a_fixed_number_of_queries(ada, django_assert_max_num_queries):
-    for i in range(30):
+@pytest.mark.parametrize("n", [5, 40])
+def test_collecting_costs_the_same_queries_for_5_or_40_meetings(ada, org, n, django_assert_num_queries):
+    """Linking recordings, making Unrecorded Meetings, matching them to accounts and
+    queueing their CRM tasks: a fixed number of queries per org, however many."""
+    Connection.objects.create(org=org, provider="salesforce", status="ok", config={"instance_url": "https://x"})
+    row = crm_objects_settings_get(org=org)
+    row.task_unrecorded = True
+    row.save()
+    for i in range(n):
         start = START - timedelta(hours=i)
-        meeting(ada, external_id=f"r{i}", title=f"Call {i}", start=start)
+        meeting(ada, external_id=f"r{i}", title=f"Recorded {i}", start=start)
         EngagementFactory(org=ada.org, owner=ada, kind="recording", started_at=start)
-    with django_assert_max_num_queries(3 + 30):  # events, recordings, their people; one UPDATE a meeting
-        assert unrecorded_meetings_collect(now=AFTER)["recorded"] == 30
+        meeting(ada, external_id=f"u{i}", title=f"Unrecorded {i}", start=start - timedelta(minutes=30),
+                attendees=({"email": f"buyer{i}@customer{i}.example"},))
+    with django_assert_num_queries(QUERIES_PER_PASS):
+        assert unrecorded_meetings_collect(now=AFTER) == {"meetings": 2 * n, "recorded": n, "unrecorded": n,
+                                                          "skipped": 0}
+    assert Delivery.objects.filter(kind="task").count() == n
 
 
 # --- The scan: ignored, block list, turned off ------------------------------------------------
