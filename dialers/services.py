@@ -325,7 +325,13 @@ def _write_page(*, connection: Connection, dialer: Dialer, rows: list[tuple[Call
 
 def _match_accounts(org: Organization, calls: list[DialerCall]) -> None:
     """Account matching (the CRM app's) fills account/opportunity on the new calls.
-    A matching failure never loses an import: the CRM sync re-matches later."""
+    A matching failure never loses an import: the CRM sync re-matches later.
+
+    CRM Objects Creation is deliberately not run at import: a dialer call has no
+    trackers yet and may still be deleted for a missing recording notification
+    (Compliance), so its Engagement/Moments go to the CRM when it has been
+    processed (``crm.push.services.engagements_push_prepare``), and never as a
+    second task — the dialer logged the call in the CRM already (``push_plan``)."""
     try:
         from crm.matching import engagements_match_batch
 
