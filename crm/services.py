@@ -160,17 +160,23 @@ def crm_oauth_complete(*, pending: dict | None, provider_key: str, params: dict,
     return connection
 
 
-def crm_disconnect(*, connection: Connection, actor: User) -> Connection:
-    """Forget the tokens; the synced copy stays so filters keep working until
-    another CRM org is connected."""
+def crm_disconnect(*, connection: Connection, actor: User) -> str:
+    """Revoke Chorus's grant at the CRM where it allows it, then forget the tokens;
+    the synced copy stays so filters keep working until another CRM org is
+    connected. Returns what the admin still has to do at the CRM ("" if nothing).
+    A CRM that cannot be reached never keeps the tokens here."""
+    provider = get_provider(connection.provider)
+    left_to_do = provider.revoke(config=connection.config, secrets=connection.secrets or {})
+    if left_to_do:
+        log.warning("CRM %s of org %s: access not revoked at the CRM", connection.provider, connection.org_id)
     connection.status = S.DISCONNECTED
     connection.secrets = {}
     connection.last_error = ""
     connection.config = {k: v for k, v in connection.config.items() if k not in ("progress", "needs_reconnect")}
     connection.save()
-    audit_record(org=connection.org, actor=actor, action="crm.disconnected",
-                 target=get_provider(connection.provider).label)
-    return connection
+    audit_record(org=connection.org, actor=actor, action="crm.disconnected", target=provider.label,
+                 changes={"revoked_at_crm": [None, not left_to_do]})
+    return left_to_do
 
 
 # --- Sync -----------------------------------------------------------------------------------

@@ -136,10 +136,13 @@ class OAuthCallbackView(View):
 class DisconnectView(OrgAdminMixin, View):
     def post(self, request, pk):
         connection = get_for_org_or_404(Connection.objects.filter(provider__in=services.CRM_KEYS), self.org, pk=pk)
-        services.crm_disconnect(connection=connection, actor=request.user)
+        left_to_do = services.crm_disconnect(connection=connection, actor=request.user)
         label = get_provider(connection.provider).label
-        messages.success(request, f"{label} is disconnected. Chorus no longer syncs from it or signs people in "
-                                  "with it; the CRM data already synced stays for filtering.")
+        messages.success(request, f"{label} is disconnected{'' if left_to_do else ' and Chorus’s access is revoked'}. "
+                                  "Chorus no longer syncs from it or signs people in with it; the CRM data already "
+                                  "synced stays for filtering.")
+        if left_to_do:
+            messages.warning(request, left_to_do)
         return redirect(integrations_url())
 
 

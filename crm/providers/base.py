@@ -130,6 +130,9 @@ class CrmProvider(Protocol):
     def session(self, *, config: dict, secrets: dict,
                 on_tokens: Callable[[dict], None]) -> CrmSession: ...
 
+    def revoke(self, *, config: dict, secrets: dict) -> str:
+        """Revoke Chorus's grant at the CRM; "" when done, else what the admin does."""
+
 
 # --- HTTP shared by the requests-based clients (Salesforce, Dynamics) -------------------
 

@@ -118,6 +118,12 @@ class DynamicsProvider:
     connect_title = "Microsoft Dynamics Connect"
     native_objects = NATIVE
 
+    def revoke(self, *, config: dict, secrets: dict) -> str:
+        """Microsoft identity has no endpoint for an app to revoke its own refresh
+        token; Chorus forgets it, and a tenant admin removes the consent."""
+        return ("Microsoft does not let an app revoke its own sign-in: to revoke Chorus's consent, an Entra ID "
+                "admin removes Chorus under Enterprise applications.") if secrets.get("refresh_token") else ""
+
     def authorize_url(self, *, config: dict, state: str, redirect_uri: str, login: bool = False) -> tuple[str, dict]:
         scopes = ["User.Read"] if login else _scopes(validate_org_url(config.get("org_url", "")))
         flow = _app().initiate_auth_code_flow(scopes, redirect_uri=redirect_uri, state=state,

@@ -113,6 +113,9 @@ def _field_type(p) -> tuple[str, bool]:
     return (p.field_type or p.type or "Unknown").title(), False
 
 
+MANUAL_REVOKE = "To revoke it yourself: HubSpot Settings > Integrations > Connected Apps > Chorus > Uninstall."
+
+
 class HubSpotProvider:
     key = "hubspot"
     label = LABEL
@@ -137,6 +140,22 @@ class HubSpotProvider:
             raise CrmError(f"Chorus could not reach HubSpot ({exc.__class__.__name__}).") from exc
         return {"access_token": token.access_token, "refresh_token": token.refresh_token,
                 "expires_at": (timezone.now() + timedelta(seconds=int(token.expires_in or 1800))).isoformat()}
+
+    def revoke(self, *, config: dict, secrets: dict) -> str:
+        """Delete Chorus's refresh token at HubSpot (its access tokens then expire
+        within 30 minutes and cannot be renewed)."""
+        token = secrets.get("refresh_token")
+        if not token:
+            return ""
+        try:
+            client().oauth.refresh_tokens_api.archive(str(token))
+        except OAuthApiException as exc:
+            if exc.status in (400, 404):  # unknown or already deleted
+                return ""
+            return f"HubSpot answered HTTP {exc.status}. {MANUAL_REVOKE}"
+        except Exception as exc:  # urllib3 connection errors, retries exhausted
+            return f"HubSpot could not be reached to revoke Chorus's access ({exc.__class__.__name__}). {MANUAL_REVOKE}"
+        return ""
 
     def exchange_code(self, *, config: dict, pending: dict, params: dict, redirect_uri: str) -> Grant:
         tokens = self._tokens(grant_type="authorization_code", code=params.get("code", ""), redirect_uri=redirect_uri)

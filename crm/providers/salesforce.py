@@ -52,6 +52,7 @@ ZOOMINFO_FIELD = "DOZISF__ZoomInfo_Id__c"
 # Performance Edition is Unlimited plus extras and has the same API access.
 ALLOWED_EDITIONS = ("Enterprise Edition", "Unlimited Edition", "Developer Edition", "Performance Edition")
 SANDBOX_LOGIN_URL = "https://test.salesforce.com"
+MANUAL_REVOKE = "To revoke it yourself: Salesforce Setup > Connected Apps OAuth Usage > Chorus > Revoke."
 ALLOWED_LOGIN_HOST_SUFFIXES = (".salesforce.com", ".force.com")
 
 # Describe type → the seed's supported type name.
@@ -143,6 +144,23 @@ class SalesforceProvider:
             detail = body.get("error_description") or body.get("error") or f"HTTP {response.status_code}"
             raise ConnectRefused(f"Salesforce refused the sign-in: {detail}. Click Enable to try again.")
         return body
+
+    def revoke(self, *, config: dict, secrets: dict) -> str:
+        """Revoke Chorus's refresh token (and with it every access token it made) at
+        the org's login URL. Returns "" when Salesforce holds no grant any more, or
+        a sentence for the admin."""
+        token = secrets.get("refresh_token") or secrets.get("access_token")
+        if not token:
+            return ""
+        try:
+            response = requests.post(f"{login_url_for(config)}/services/oauth2/revoke", data={"token": str(token)},
+                                     timeout=DEFAULT_TIMEOUT, verify=ca_bundle())
+        except requests.RequestException as exc:
+            return (f"Salesforce could not be reached to revoke Chorus's access ({exc.__class__.__name__}). "
+                    f"{MANUAL_REVOKE}")
+        if response.status_code in (200, 400):  # 400 invalid_token: already revoked or expired
+            return ""
+        return f"Salesforce answered HTTP {response.status_code}. {MANUAL_REVOKE}"
 
     def exchange_code(self, *, config: dict, pending: dict, params: dict, redirect_uri: str) -> Grant:
         login_url = login_url_for(config)

@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from chorus.models import AuditEvent
 from chorus.tests.factories import UserFactory, role
 from crm import services
 from crm.models import CrmField, CrmSyncCursor
@@ -128,13 +129,36 @@ def test_progress_shows_while_syncing(admin_client, org, admin_user):
     assert "Opportunity: 2000 of 8000" in page and 'aria-valuenow="25"' in page and 'hx-trigger="every 3s"' in page
 
 
-def test_disconnect_forgets_tokens(admin_client, org, admin_user):
-    conn = make_connection(org, admin_user)
+def test_disconnect_revokes_at_salesforce_and_forgets_tokens(admin_client, org, admin_user, crm_server):
+    conn = make_connection(org, admin_user, login_url=crm_server.url_for("").rstrip("/"))
+    crm_server.expect_oneshot_request("/services/oauth2/revoke", method="POST", data="token=R").respond_with_data("")
     response = admin_client.post(reverse("crm-disconnect", args=[conn.pk]), follow=True)
-    assert "Salesforce is disconnected" in response.content.decode()
+    assert "Salesforce is disconnected and Chorus’s access is revoked." in response.content.decode()
+    crm_server.check_assertions()
     conn.refresh_from_db()
     assert conn.status == "disconnected" and conn.secrets == {}
     assert services.crm_connection_get(org=org) is None
+    assert AuditEvent.objects.get(action="crm.disconnected").changes == {"revoked_at_crm": [None, True]}
+
+
+def test_disconnect_when_the_crm_cannot_revoke_still_forgets_and_says_what_to_do(admin_client, org, admin_user,
+                                                                                 crm_server):
+    conn = make_connection(org, admin_user, login_url=crm_server.url_for("").rstrip("/"))
+    crm_server.expect_oneshot_request("/services/oauth2/revoke", method="POST").respond_with_data("", status=503)
+    html = admin_client.post(reverse("crm-disconnect", args=[conn.pk]), follow=True).content.decode()
+    assert "Salesforce is disconnected. Chorus no longer syncs" in html
+    assert "Connected Apps OAuth Usage &gt; Chorus &gt; Revoke" in html
+    conn.refresh_from_db()
+    assert conn.secrets == {} and AuditEvent.objects.get(action="crm.disconnected").changes == {
+        "revoked_at_crm": [None, False]}
+    hubspot = make_connection(org, admin_user, provider="hubspot")
+    crm_server.expect_oneshot_request("/oauth/v1/refresh-tokens/R", method="DELETE").respond_with_data("", status=204)
+    html = admin_client.post(reverse("crm-disconnect", args=[hubspot.pk]), follow=True).content.decode()
+    assert "HubSpot is disconnected and Chorus’s access is revoked." in html
+    crm_server.check_assertions()
+    dynamics = make_connection(org, admin_user, provider="dynamics")
+    html = admin_client.post(reverse("crm-disconnect", args=[dynamics.pk]), follow=True).content.decode()
+    assert "an Entra ID admin removes Chorus under Enterprise applications" in html
 
 
 def test_sync_now_queues(admin_client, org, admin_user, django_capture_on_commit_callbacks):
