@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 DEFAULT_TIMEOUT = (5, 30)  # connect, read (seconds)
+
+
+def ca_bundle() -> str | bool:
+    """What outbound HTTPS trusts: the ``REQUESTS_CA_BUNDLE`` setting when set
+    (staging, tests), else the default store."""
+    from django.conf import settings
+
+    return getattr(settings, "REQUESTS_CA_BUNDLE", None) or True
 
 
 def parse_retry_after(value: str | None, *, default: float = 60.0, now: datetime | None = None) -> float:
@@ -25,3 +36,33 @@ def parse_retry_after(value: str | None, *, default: float = 60.0, now: datetime
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class UnsafeUrl(ValueError):
+    """A URL Chorus will not fetch, with a sentence for the person who typed it."""
+
+
+PRIVATE_NETWORK = "This address points inside a private network; Chorus does not fetch it."
+
+
+def public_url_check(url: str, *, allow_http: bool = False, allow_private: bool = False,
+                     allow_unresolvable: bool = False) -> str:
+    """Addresses typed by admins, users or anyone who can edit a CRM field are
+    fetched only when every address their host resolves to is a public one — never
+    Chorus' own network or a cloud metadata service (SSRF). ``allow_private`` is for
+    tests and staging. Fetch the URL without following redirects."""
+    parts = urlsplit(url)
+    if parts.scheme not in (("https", "http") if allow_http else ("https",)) or not parts.hostname:
+        raise UnsafeUrl("Enter a full web address starting with https://." if not allow_http
+                        else "Enter a full web address (http or https).")
+    if allow_private:
+        return url
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        if allow_unresolvable:  # the request itself then fails with its own clear error
+            return url
+        raise UnsafeUrl(f"{parts.hostname} could not be found.") from exc
+    if any(not ipaddress.ip_address(info[4][0].split("%")[0]).is_global for info in infos):
+        raise UnsafeUrl(PRIVATE_NETWORK)
+    return url

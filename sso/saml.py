@@ -32,6 +32,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, unquote
 
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from defusedxml import ElementTree as SafeET
@@ -49,6 +50,7 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from chorus.models import Organization, User
 from chorus.services import audit_record
+from integrations.http import DEFAULT_TIMEOUT, UnsafeUrl, ca_bundle, public_url_check
 from sso.models import SamlConfig, ScimSettings, UsedAssertion
 
 logger = logging.getLogger(__name__)
@@ -302,6 +304,37 @@ class IdpMetadata:
     certificates: list[x509.Certificate] = field(default_factory=list)
 
 
+METADATA_MAX_BYTES = 1024 * 1024
+
+
+class MetadataUrlRefused(ValidationError):
+    """A Metadata Url Chorus never fetches (not https, or inside a private network)."""
+
+
+def idp_metadata_fetch(url: str) -> str:
+    """The identity provider's metadata from its Metadata Url (Azure's App
+    Federation Metadata Url, Okta's and JumpCloud's Metadata URL): https, a public
+    host only (an admin typed it: no SSRF), no redirects, at most 1 MB. Raises
+    ValidationError with a sentence for the SSO page."""
+    try:
+        public_url_check(url, allow_private=getattr(settings, "SAML_METADATA_ALLOW_PRIVATE", False),
+                         allow_unresolvable=True)
+    except UnsafeUrl as exc:
+        raise MetadataUrlRefused(str(exc)) from exc
+    try:
+        with requests.get(url, timeout=DEFAULT_TIMEOUT, stream=True, allow_redirects=False, verify=ca_bundle(),
+                          headers={"Accept": "application/samlmetadata+xml, application/xml, text/xml"}) as resp:
+            if resp.status_code != 200:
+                raise ValidationError(f"The Metadata Url answered HTTP {resp.status_code}. Copy it again from your "
+                                      "identity provider (or paste the Metadata XML instead).")
+            body = resp.raw.read(METADATA_MAX_BYTES + 1, decode_content=True)
+    except requests.RequestException as exc:
+        raise ValidationError(f"Chorus could not reach the Metadata Url ({exc.__class__.__name__}).") from exc
+    if len(body) > METADATA_MAX_BYTES:
+        raise ValidationError("The metadata at this address is larger than 1 MB; it is not SAML metadata.")
+    return body.decode("utf-8", errors="replace")
+
+
 def idp_metadata_parse(xml: str) -> IdpMetadata:
     """The entity id, sign-on URL and signing certificates of the identity provider
     described by ``xml`` (Okta, Azure federation metadata, JumpCloud export…).
@@ -401,15 +434,31 @@ def saml_config_update(*, org: Organization, actor: User | None, data: dict[str,
     values["provider"] = values["provider"] or SamlConfig.Provider.GENERIC
     errors: dict[str, list[str]] = {}
     imported: list[str] = []
+    warnings: list[str] = []
 
     if values["provider"] not in SamlConfig.Provider.values:
         errors["provider"] = ["Choose Okta, Azure, JumpCloud or another SAML 2.0 provider."]
 
-    if values["metadata_xml"] and values["metadata_xml"] != config.metadata_xml:
+    new_xml = values["metadata_xml"] and values["metadata_xml"] != config.metadata_xml
+    metadata_field = "metadata_xml"
+    if values["metadata_url"] and values["metadata_url"] != config.metadata_url and not new_xml:
+        # A new Metadata Url is read at once (pasted XML, when given too, wins).
+        metadata_field = "metadata_url"
+        try:
+            values["metadata_xml"] = idp_metadata_fetch(values["metadata_url"])
+            new_xml = True
+        except MetadataUrlRefused as exc:
+            errors["metadata_url"] = exc.messages
+        except ValidationError as exc:
+            if not values["certificate"]:
+                errors["metadata_url"] = exc.messages
+            else:  # configured by hand as well (the seed's Azure mapping): save, and say so
+                warnings.append(f"{' '.join(exc.messages)} Chorus uses the certificate you entered.")
+    if new_xml:
         try:
             meta = idp_metadata_parse(values["metadata_xml"])
         except ValidationError as exc:
-            errors["metadata_xml"] = exc.messages
+            errors[metadata_field] = exc.messages
         else:
             values["idp_entity_id"] = meta.entity_id
             values["certificate"] = certificates_pem(meta.certificates)
@@ -466,6 +515,7 @@ def saml_config_update(*, org: Organization, actor: User | None, data: dict[str,
     except IntegrityError as exc:  # two orgs racing for one IdP entity id
         raise ValidationError({"idp_entity_id": ["This identity provider is already connected to another "
                                                  "Chorus organization."]}) from exc
+    config.warnings = warnings  # for the page, not stored
     return config, imported
 
 
@@ -480,6 +530,39 @@ def saml_config_from_metadata(*, org: Organization, metadata_xml: str, provider:
         config.metadata_xml = ""  # re-import the same file: fill the fields again
     config, _ = saml_config_update(org=org, actor=actor, data=data)
     return config
+
+
+def saml_metadata_refresh(*, config: SamlConfig) -> bool:
+    """Read a configured Metadata Url again and take the identity provider's
+    current signing certificates (Azure and Okta roll theirs over; sign-in would
+    fail on the day the old one expires). Only the certificates change: the
+    entity id that names the org stays. A failure keeps what works and is logged.
+    Returns whether the certificates changed."""
+    try:
+        xml = idp_metadata_fetch(config.metadata_url)
+        meta = idp_metadata_parse(xml)
+    except ValidationError as exc:
+        logger.warning("SAML metadata of org %s not refreshed: %s", config.org_id, " ".join(exc.messages))
+        return False
+    if meta.entity_id != config.idp_entity_id or not meta.certificates:
+        logger.warning("SAML metadata of org %s now names another identity provider; not taken", config.org_id)
+        return False
+    pem = certificates_pem(meta.certificates)
+    if pem == config.certificate:
+        return False
+    with transaction.atomic():
+        SamlConfig.objects.filter(pk=config.pk).update(certificate=pem, metadata_xml=xml.strip(),
+                                                       updated_at=timezone.now())
+        audit_record(org=config.org, actor=None, action="sso.saml_certificate_rolled_over",
+                     target=config.get_provider_display(), changes={"certificate": ["", "changed"]})
+    config.certificate, config.metadata_xml = pem, xml.strip()
+    return True
+
+
+def saml_metadata_refresh_all() -> int:
+    """The daily task: every enabled SAML configuration with a Metadata Url."""
+    configs = SamlConfig.objects.filter(enabled=True).exclude(metadata_url="").select_related("org")
+    return sum(saml_metadata_refresh(config=c) for c in configs)
 
 
 def saml_config_for_email(*, email: str) -> SamlConfig | None:

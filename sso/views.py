@@ -92,6 +92,8 @@ class SsoSettingsView(OrgAdminMixin, View):
                 note = " The entity ID, sign-on URL and certificate were filled from the metadata." if imported else ""
                 state = "on" if config.enabled else "off"
                 messages.success(request, f"SAML settings saved. SAML sign-in is {state}.{note}")
+                for warning in config.warnings:
+                    messages.warning(request, warning)
                 return redirect(reverse("settings-sso") + "#saml")
         return self.render(saml_form=form, status=400)
 

@@ -16,9 +16,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import requests
-from django.conf import settings
 
-from integrations.http import DEFAULT_TIMEOUT, parse_retry_after
+from integrations.http import DEFAULT_TIMEOUT, ca_bundle, parse_retry_after
 
 # The CRM objects Chorus keeps a copy of, in the order a sync runs them (accounts
 # first so opportunities and contacts find theirs).
@@ -135,12 +134,6 @@ class CrmProvider(Protocol):
 
 
 # --- HTTP shared by the requests-based clients (Salesforce, Dynamics) -------------------
-
-
-def ca_bundle() -> str | bool:
-    """``verify=`` for requests and ``ssl_ca_cert`` for urllib3 clients: the
-    ``REQUESTS_CA_BUNDLE`` setting when set (staging, tests), else the default store."""
-    return getattr(settings, "REQUESTS_CA_BUNDLE", None) or True
 
 
 def _sleep(seconds: float) -> None:  # patched in tests to record the waits

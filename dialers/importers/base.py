@@ -3,8 +3,6 @@ they implement, their errors, and the streamed, size-capped media download."""
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +12,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
-from integrations.http import DEFAULT_TIMEOUT
+from integrations.http import DEFAULT_TIMEOUT, UnsafeUrl, public_url_check
 
 # Recordings are audio or video; an HTML page means a login page or an expired link.
 MEDIA_CONTENT_TYPES = ("audio/", "video/", "application/octet-stream", "binary/octet-stream")
@@ -70,18 +68,6 @@ def max_media_bytes() -> int:
     return int(getattr(settings, "DIALER_MEDIA_MAX_BYTES", 500 * 1024 * 1024))
 
 
-def _private_host(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False  # unresolvable: the request itself fails with a clear error
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
-            return True
-    return False
-
-
 def check_media_url(url: str) -> None:
     """Recording URLs come from CRM task fields anyone in the CRM can edit:
     only http(s), and never an address inside Chorus' own network (SSRF), unless
@@ -89,9 +75,12 @@ def check_media_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise MediaError("The recording link is not a web address (http or https).", permanent=True)
-    if not getattr(settings, "DIALER_MEDIA_ALLOW_PRIVATE_HOSTS", False) and _private_host(parts.hostname):
+    try:
+        public_url_check(url, allow_http=True, allow_unresolvable=True,
+                         allow_private=getattr(settings, "DIALER_MEDIA_ALLOW_PRIVATE_HOSTS", False))
+    except UnsafeUrl as exc:
         raise MediaError("The recording link points inside a private network; Chorus does not fetch it.",
-                         permanent=True)
+                         permanent=True) from exc
 
 
 def _too_big(max_bytes: int) -> MediaError:

@@ -4,10 +4,8 @@ bot's schedule in step (scheduled, moved, cancelled)."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import secrets as pysecrets
-import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +23,7 @@ from chorus.services import audit_record
 from integrations.conferencing import detection, ics
 from integrations.conferencing.models import Calendar, CalendarEvent
 from integrations.conferencing.notetaker import NotetakerClient, NotetakerError
-from integrations.http import DEFAULT_TIMEOUT
+from integrations.http import DEFAULT_TIMEOUT, UnsafeUrl, public_url_check
 
 log = logging.getLogger(__name__)
 
@@ -223,22 +221,16 @@ def ics_url_check(url: str) -> str:
     """ICS URLs are typed in by users: https only, and never an address inside
     Chorus' own network (no SSRF), unless settings allow it (tests, staging)."""
     url = url.strip().replace("webcal://", "https://", 1)
-    parts = urlsplit(url)
     allow_private = getattr(settings, "CALENDAR_ICS_ALLOW_PRIVATE", False)
+    parts = urlsplit(url)
     if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
         raise ValidationError("Enter the calendar's https:// (or webcal://) address.")
     if not parts.hostname:
         raise ValidationError("Enter the calendar's full address.")
-    if not allow_private:
-        try:
-            infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-        except OSError as exc:
-            raise ValidationError(f"{parts.hostname} could not be found.") from exc
-        for info in infos:
-            ip = ipaddress.ip_address(info[4][0])
-            if not ip.is_global:
-                raise ValidationError("This address points inside a private network; use the public feed address.")
-    return url
+    try:
+        return public_url_check(url, allow_http=allow_private, allow_private=allow_private)
+    except UnsafeUrl as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 def ics_sync(*, calendar: Calendar, client: NotetakerClient | None = None) -> None:

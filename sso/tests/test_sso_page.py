@@ -106,6 +106,7 @@ def test_azure_fields_from_the_seed_mapping(admin_client, org, saml_idp):
         metadata_url=f"https://login.microsoftonline.com/{TENANT}/federationmetadata/2007-06/federationmetadata.xml",
     ))
     assert resp.status_code == 302
+    assert "Chorus uses the certificate you entered." in admin_client.get(URL).content.decode()  # no network here
     config = SamlConfig.objects.get(org=org)
     assert config.enabled and config.provider == "azure"
     assert config.idp_entity_id == f"https://sts.windows.net/{TENANT}/"
@@ -201,3 +202,84 @@ def test_turn_provisioning_off(admin_client, scim_on):
     assert admin_client.post(URL, {"action": "scim", "enabled": "0"}).status_code == 302
     assert not saml.scim_provisioning_active(org=scim_on)
     assert "Enable provisioning" in admin_client.get(URL).content.decode()
+
+
+# --- Metadata Url ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def metadata_server(settings, tls_ca, tls_ca_file):
+    """An identity provider's HTTPS metadata endpoint, local (real addresses must be public)."""
+    from chorus.tests.servers import https_server
+
+    settings.SAML_METADATA_ALLOW_PRIVATE, settings.REQUESTS_CA_BUNDLE = True, tls_ca_file
+    server = https_server(tls_ca)
+    yield server
+    server.clear()
+    server.stop()
+
+
+def test_metadata_url_is_read_and_fills_the_fields(admin_client, org, saml_idp, metadata_server):
+    """Azure's App Federation Metadata Url, fetched when the admin saves."""
+    idp = saml_idp(f"https://sts.windows.net/{TENANT}/", sso_url=f"https://login.microsoftonline.com/{TENANT}/saml2")
+    path = f"/{TENANT}/federationmetadata/2007-06/federationmetadata.xml"
+    metadata_server.expect_request(path, query_string="appid=e2ebfa19").respond_with_data(
+        idp.metadata_xml(), content_type="application/xml")
+    url = metadata_server.url_for(path) + "?appid=e2ebfa19"
+    resp = admin_client.post(URL, saml_form(provider="azure", metadata_url=url, enabled="on"))
+    assert resp.status_code == 302, resp.content.decode()
+    config = SamlConfig.objects.get(org=org)
+    assert (config.metadata_url, config.idp_entity_id, config.enabled) == (url, f"https://sts.windows.net/{TENANT}/",
+                                                                           True)
+    assert config.customer_url == f"https://login.microsoftonline.com/{TENANT}/saml2"
+    assert saml.certificates_parse(config.certificate)[0].subject.rfc4514_string() == "CN=Test IdP a"
+    assert "filled from the metadata" in admin_client.get(URL).content.decode()
+
+
+@pytest.mark.parametrize("url,message", [
+    ("http://login.example/metadata.xml", "https://"),
+    ("https://127.0.0.1/metadata.xml", "private network"),
+    ("https://169.254.169.254/latest/meta-data", "private network"),
+    ("https://[::1]/metadata", "private network"),
+])
+def test_metadata_urls_inside_chorus_are_never_fetched(admin_client, org, url, message):
+    resp = admin_client.post(URL, saml_form(metadata_url=url))
+    assert resp.status_code == 400
+    assert message in resp.context["saml_form"].errors["metadata_url"][0]
+    assert not SamlConfig.objects.filter(org=org).exists()
+
+
+def test_a_metadata_url_that_is_not_metadata_is_explained(admin_client, org, metadata_server):
+    metadata_server.expect_request("/gone").respond_with_data("", status=404)
+    metadata_server.expect_request("/page").respond_with_data("<html>Sign in</html>", content_type="text/html")
+    metadata_server.expect_request("/huge").respond_with_data("<x/>" * 300_000, content_type="application/xml")
+    for path, message in (("/gone", "answered HTTP 404"), ("/page", "not SAML identity provider metadata"),
+                          ("/huge", "larger than 1 MB")):
+        resp = admin_client.post(URL, saml_form(metadata_url=metadata_server.url_for(path)))
+        assert resp.status_code == 400, path
+        assert message in resp.context["saml_form"].errors["metadata_url"][0], path
+    assert not SamlConfig.objects.filter(org=org).exists()
+
+
+def test_daily_refresh_takes_a_rolled_over_certificate_and_keeps_what_works(org, saml_idp, metadata_server):
+    from sso.tasks import saml_metadata_refresh_task
+
+    old = saml_idp("http://www.okta.com/exkROLL", key="a")
+    new = saml_idp("http://www.okta.com/exkROLL", key="b")
+    metadata_server.expect_oneshot_request("/metadata").respond_with_data(old.metadata_xml())
+    saml.saml_config_update(org=org, actor=None, data={"provider": "okta", "enabled": True,
+                                                       "metadata_url": metadata_server.url_for("/metadata")})
+    config = SamlConfig.objects.get(org=org)
+    assert saml.certificates_parse(config.certificate)[0].subject.rfc4514_string() == "CN=Test IdP a"
+    metadata_server.expect_oneshot_request("/metadata").respond_with_data("", status=503)
+    assert saml_metadata_refresh_task() == 0  # unreachable today: the certificate that works stays
+    metadata_server.expect_oneshot_request("/metadata").respond_with_data(new.metadata_xml())
+    assert saml_metadata_refresh_task() == 1
+    config.refresh_from_db()
+    assert saml.certificates_parse(config.certificate)[0].subject.rfc4514_string() == "CN=Test IdP b"
+    assert AuditEvent.objects.filter(org=org, action="sso.saml_certificate_rolled_over").count() == 1
+    other = saml_idp("https://evil.example/idp", key="c")
+    metadata_server.expect_oneshot_request("/metadata").respond_with_data(other.metadata_xml())
+    assert saml_metadata_refresh_task() == 0  # another identity provider: not taken
+    config.refresh_from_db()
+    assert config.idp_entity_id == "http://www.okta.com/exkROLL"

@@ -1,0 +1,7 @@
+"""django-q2 tasks: thin wrappers that call services."""
+
+
+def saml_metadata_refresh_task() -> int:
+    from sso.saml import saml_metadata_refresh_all
+
+    return saml_metadata_refresh_all()
