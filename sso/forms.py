@@ -8,7 +8,8 @@ AZURE_HELP = {
     "secondary_id": "Azure: the Application ID from the app's Properties page.",
     "certificate": "The identity provider's signing certificate: Azure “Certificate (Base64)”, "
                    "Okta X.509 Certificate, JumpCloud “SAML Certificate”. PEM or Base64.",
-    "metadata_url": "Azure: App Federation Metadata Url · JumpCloud / Okta: Metadata URL.",
+    "metadata_url": "Azure: App Federation Metadata Url · JumpCloud / Okta: Metadata URL. Chorus reads it when you "
+                    "save (it fills the fields below) and daily, to take certificates your provider rolls over.",
     "metadata_xml": "Paste the XML your identity provider exports: it fills the entity ID, the sign-on URL "
                     "and the certificate. (Azure: make sure the default “none” value is removed.)",
     "idp_entity_id": "The Issuer of the identity provider's responses. Azure: https://sts.windows.net/<tenant>/ · "
