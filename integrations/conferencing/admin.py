@@ -9,7 +9,7 @@ from integrations.conferencing.models import Calendar, CalendarEvent, ZoomEvent
 
 @admin.register(ZoomEvent)
 class ZoomEventAdmin(admin.ModelAdmin):
-    list_display = ("received_at", "org", "event", "account_id", "status", "detail", "engagement")
+    list_display = ("received_at", "org", "event", "account_id", "status", "attempts", "detail", "engagement")
     list_filter = ("status", "event")
     search_fields = ("account_id", "org__name", "org__slug")
     exclude = ("payload",)  # holds the download token
@@ -23,6 +23,8 @@ class ZoomEventAdmin(admin.ModelAdmin):
         "engagement",
         "received_at",
         "processed_at",
+        "attempts",
+        "next_attempt_at",
     )
     actions = ["requeue"]
 
@@ -30,8 +32,8 @@ class ZoomEventAdmin(admin.ModelAdmin):
     def requeue(self, request, queryset):
         from django_q.tasks import async_task
 
-        # Failed ones, and ones stuck in "processing" (their worker died).
-        stuck = [ZoomEvent.Status.FAILED, ZoomEvent.Status.PROCESSING]
+        # Failed ones, ones waiting for their next try, and ones stuck in "processing".
+        stuck = [ZoomEvent.Status.FAILED, ZoomEvent.Status.PROCESSING, ZoomEvent.Status.RETRYING]
         ids = list(queryset.filter(status__in=stuck).values_list("pk", flat=True))
         ZoomEvent.objects.filter(pk__in=ids).update(status=ZoomEvent.Status.QUEUED, detail="")
         for pk in ids:
@@ -70,7 +72,8 @@ class CalendarAdmin(admin.ModelAdmin):
 
 @admin.register(CalendarEvent)
 class CalendarEventAdmin(admin.ModelAdmin):
-    list_display = ("starts_at", "title", "org", "conference_provider", "record", "reason", "notetaker_bot_id")
+    list_display = ("starts_at", "title", "org", "conference_provider", "record", "reason", "recording_disabled",
+                    "engagement", "notetaker_bot_id")
     list_filter = ("record", "conference_provider", "cancelled")
     search_fields = ("title", "organizer_email", "org__slug")
     readonly_fields = [f.name for f in CalendarEvent._meta.fields]

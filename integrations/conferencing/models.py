@@ -24,6 +24,7 @@ class ZoomEvent(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         PROCESSING = "processing", "Processing"
+        RETRYING = "retrying", "Retrying"
         DONE = "done", "Done"
         IGNORED = "ignored", "Ignored"
         FAILED = "failed", "Failed"
@@ -38,11 +39,16 @@ class ZoomEvent(models.Model):
     engagement = models.ForeignKey(Engagement, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Retries after Zoom was unreachable or busy; while processing, the time after
+    # which a worker that went silent is presumed dead and the event queued again.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrgManager()
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="zoom_event_due_idx")]
 
     def __str__(self) -> str:
         return f"{self.event} ({self.status})"

@@ -9,6 +9,7 @@ import json
 import logging
 import secrets as pysecrets
 import tempfile
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -349,30 +350,67 @@ def zoom_event_accept(*, payload: dict[str, Any]) -> ZoomEvent | None:
     return event
 
 
+# Zoom unreachable or busy: try again after 5, 10, 20, 40 minutes — well inside the
+# 24 hours a webhook's download token lasts — then leave it to support.
+ZOOM_EVENT_MAX_ATTEMPTS = 5
+ZOOM_EVENT_RETRY_BASE = timedelta(minutes=5)
+ZOOM_EVENT_LEASE = timedelta(hours=1)  # a worker silent this long is presumed dead
+
+
 def zoom_event_process(*, event_id: int) -> ZoomEvent | None:
     """Work one queued event. The conditional UPDATE is the claim, so two workers
-    never process the same row."""
+    never process the same row. Transient failures are retried on a schedule
+    (``zoom_events_retry_due``); the rest fail with a sentence for support."""
+    now = timezone.now()
     if not ZoomEvent.objects.filter(pk=event_id, status=ZoomEvent.Status.QUEUED).update(
-        status=ZoomEvent.Status.PROCESSING
+        status=ZoomEvent.Status.PROCESSING, next_attempt_at=now + ZOOM_EVENT_LEASE
     ):
         return None
     event = ZoomEvent.objects.select_related("org").get(pk=event_id)
     handler = EVENT_HANDLERS.get(event.event)
+    transient = False
     try:
         if handler is None:
             status, detail = ZoomEvent.Status.IGNORED, f"Chorus does not use {event.event} events."
         else:
             status, detail = handler(event)
     except ZoomError as exc:
-        status, detail = ZoomEvent.Status.FAILED, str(exc)
+        status, detail, transient = ZoomEvent.Status.FAILED, str(exc), exc.transient
     except Exception:
         log.exception("Zoom event %s failed", event.pk)
-        status, detail = ZoomEvent.Status.FAILED, "Unexpected error; Chorus support has the details."
+        status, detail, transient = ZoomEvent.Status.FAILED, "Unexpected error; Chorus support has the details.", True
+    event.next_attempt_at = None
+    if transient and event.attempts + 1 < ZOOM_EVENT_MAX_ATTEMPTS:
+        event.next_attempt_at = timezone.now() + ZOOM_EVENT_RETRY_BASE * 2**event.attempts
+        status = ZoomEvent.Status.RETRYING
+        detail = f"{detail} Chorus tries again at {timezone.localtime(event.next_attempt_at):%H:%M}."
+    if transient:
+        event.attempts += 1
     event.status, event.detail, event.processed_at = status, detail, timezone.now()
-    if status != ZoomEvent.Status.FAILED:  # settled: the download token is no longer needed
+    if status not in (ZoomEvent.Status.FAILED, ZoomEvent.Status.RETRYING):  # settled: no more need of the token
         event.payload = {k: v for k, v in event.payload.items() if k != "download_token"}
-    event.save(update_fields=["status", "detail", "processed_at", "engagement", "payload"])
+    event.save(update_fields=["status", "detail", "processed_at", "engagement", "payload", "attempts",
+                              "next_attempt_at"])
     return event
+
+
+def zoom_events_retry_due(*, now: datetime | None = None) -> int:
+    """Every few minutes: queue again the events whose retry time has come, and
+    those whose worker died mid-way (still "processing" past their lease)."""
+    from django_q.tasks import async_task
+
+    now = now or timezone.now()
+    due = list(ZoomEvent.objects.filter(
+        status__in=[ZoomEvent.Status.RETRYING, ZoomEvent.Status.PROCESSING], next_attempt_at__lte=now,
+    ).values_list("pk", "status")[:1000])
+    queued = 0
+    for pk, status in due:
+        if ZoomEvent.objects.filter(pk=pk, status=status, next_attempt_at__lte=now).update(
+                status=ZoomEvent.Status.QUEUED):
+            queued += 1
+            transaction.on_commit(lambda pk=pk: async_task(
+                "integrations.conferencing.tasks.zoom_event_process_task", pk, group="zoom-events"))
+    return queued
 
 
 def _connection_of(event: ZoomEvent) -> Connection | None:

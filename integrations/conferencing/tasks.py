@@ -8,6 +8,10 @@ def zoom_event_process_task(event_id: int) -> str | None:
     return event.status if event else None
 
 
+def zoom_events_retry_due_task() -> int:
+    return services.zoom_events_retry_due()
+
+
 def calendar_sync_task(calendar_id: int) -> str | None:
     from integrations.conferencing import calendars
     from integrations.conferencing.models import Calendar

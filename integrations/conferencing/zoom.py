@@ -30,7 +30,12 @@ DOWNLOAD_CHUNK = 64 * 1024
 
 
 class ZoomError(Exception):
-    """A Zoom call failed; the message is a sentence for the admin."""
+    """A Zoom call failed; the message is a sentence for the admin. ``transient``:
+    Zoom was unreachable or busy, so trying again later may work."""
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 class SignatureError(Exception):
@@ -164,7 +169,7 @@ class ZoomClient:
                     timeout=DEFAULT_TIMEOUT,
                 )
             except requests.RequestException as exc:
-                raise ZoomError("Chorus could not reach Zoom. Try again in a minute.") from exc
+                raise ZoomError("Chorus could not reach Zoom. Try again in a minute.", transient=True) from exc
             if resp.status_code == 401 and attempt == 0:
                 continue
             if resp.status_code == 404:
@@ -174,7 +179,8 @@ class ZoomClient:
                     message = resp.json().get("message", "")
                 except ValueError:
                     message = ""
-                raise ZoomError(f"Zoom answered {resp.status_code}{': ' + message if message else ''}.")
+                raise ZoomError(f"Zoom answered {resp.status_code}{': ' + message if message else ''}.",
+                                transient=resp.status_code == 429 or resp.status_code >= 500)
             return resp.json()
         raise ZoomError("Zoom no longer accepts Chorus' access: click Activate to reinstall the app.")
 
@@ -236,7 +242,8 @@ def download(*, url: str, token: str, dest: IO[bytes], max_bytes: int, attempts:
                 if resp.status_code == 404:
                     raise ZoomError("Zoom no longer has this recording file.")
                 if resp.status_code not in (200, 206):
-                    raise ZoomError(f"Zoom answered {resp.status_code} to the recording download.")
+                    raise ZoomError(f"Zoom answered {resp.status_code} to the recording download.",
+                                    transient=resp.status_code == 429 or resp.status_code >= 500)
                 content_type = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
                 if not content_type.startswith(DOWNLOAD_CONTENT_TYPES):
                     raise ZoomError(
@@ -260,6 +267,7 @@ def download(*, url: str, token: str, dest: IO[bytes], max_bytes: int, attempts:
             return Downloaded(size=written, content_type=content_type, sha256=digest.hexdigest())
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             if attempt == attempts - 1:
-                raise ZoomError("The connection to Zoom kept dropping during the recording download.") from exc
+                raise ZoomError("The connection to Zoom kept dropping during the recording download.",
+                                transient=True) from exc
             time.sleep(min(2**attempt, 5) * 0.1)
     raise ZoomError("The recording could not be downloaded.")  # pragma: no cover

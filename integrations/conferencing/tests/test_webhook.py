@@ -502,27 +502,84 @@ def test_a_meeting_with_someone_on_the_block_list_is_not_imported(
     assert not Engagement.objects.exists() and not any("download" in r.path for r, _ in httpserver.log)
 
 
-def test_download_token_is_dropped_once_settled_and_kept_for_a_retry(
+def test_zoom_busy_is_retried_on_schedule_and_the_token_kept_until_settled(
     post_event, zoom_connection, host, httpserver, run_tasks, django_capture_on_commit_callbacks
 ):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.conferencing.services import zoom_event_process, zoom_events_retry_due
+
     httpserver.expect_request("/rec/download/video-file").respond_with_data("oops", status=500)
     with django_capture_on_commit_callbacks(execute=True):
         post_event(completed(httpserver))
     event = ZoomEvent.objects.get()
-    assert event.status == "failed" and event.payload["download_token"] == "DOWNLOAD-TOKEN-abc123"
-
-    # Support requeues it from the admin once Zoom serves the file again.
-    from django.contrib.admin.sites import site
-
-    from integrations.conferencing.services import zoom_event_process
+    assert (event.status, event.attempts) == ("retrying", 1)
+    assert event.payload["download_token"] == "DOWNLOAD-TOKEN-abc123"
+    assert event.detail.startswith("Zoom answered 500 to the recording download. Chorus tries again at ")
+    assert timedelta(minutes=4) < event.next_attempt_at - timezone.now() <= timedelta(minutes=5)
+    assert zoom_events_retry_due() == 0  # not yet
 
     httpserver.clear()
     serve_recording(httpserver)
-    admin = site._registry[ZoomEvent]
-    request = type("R", (), {"_messages": __import__("unittest.mock").mock.MagicMock()})()
     with django_capture_on_commit_callbacks(execute=True):
-        admin.requeue(request, ZoomEvent.objects.all())
+        assert zoom_events_retry_due(now=timezone.now() + timedelta(minutes=6)) == 1
     event.refresh_from_db()
-    assert event.status == "done" and "download_token" not in event.payload
+    assert event.status == "done" and "download_token" not in event.payload and event.next_attempt_at is None
     assert Engagement.objects.count() == 1
     assert zoom_event_process(event_id=event.pk) is None
+
+
+def test_retries_stop_after_five_attempts_and_permanent_failures_are_not_retried(
+    post_event, zoom_connection, host, httpserver, run_tasks, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.conferencing.services import zoom_events_retry_due
+
+    httpserver.expect_request("/rec/download/video-file").respond_with_data("busy", status=503)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_event(completed(httpserver))
+    event = ZoomEvent.objects.get()
+    waits = []
+    now = timezone.now()
+    while event.status == "retrying":
+        waits.append(round((event.next_attempt_at - event.processed_at).total_seconds() / 60))
+        now += timedelta(hours=2)
+        with django_capture_on_commit_callbacks(execute=True):
+            zoom_events_retry_due(now=now)
+        event.refresh_from_db()
+    assert waits == [5, 10, 20, 40] and (event.status, event.attempts) == ("failed", 5)
+    assert event.payload["download_token"]  # support can still requeue it within the day
+
+    httpserver.clear()
+    httpserver.expect_request("/rec/download/video-file").respond_with_data("", status=404)
+    ZoomEvent.objects.update(status="queued", attempts=0)
+    from integrations.conferencing.services import zoom_event_process
+
+    event = zoom_event_process(event_id=event.pk)
+    assert (event.status, event.attempts, event.detail) == ("failed", 0, "Zoom no longer has this recording file.")
+
+
+def test_an_event_whose_worker_died_is_queued_again_after_its_lease(
+    zoom_connection, host, monkeypatch, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.conferencing.services import zoom_events_retry_due
+
+    queued = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, pk, **kw: queued.append(pk))
+    event = ZoomEvent.objects.create(org=host.org, event="recording.completed", account_id="ACCT-ACME-1",
+                                     dedupe_key="k", status="processing",
+                                     next_attempt_at=timezone.now() + timedelta(hours=1))
+    assert zoom_events_retry_due() == 0  # its worker may still be at it
+    with django_capture_on_commit_callbacks(execute=True):
+        assert zoom_events_retry_due(now=timezone.now() + timedelta(hours=2)) == 1
+    event.refresh_from_db()
+    assert event.status == "queued" and queued == [event.pk]
