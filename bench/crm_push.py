@@ -9,6 +9,8 @@ servers (HTTPS, through the real client libraries), and print one JSON line per 
 ``sql_queries`` and ``eng_per_s`` are for the push (the outbox worker sending);
 the preparation (``engagement_push_prepare``, run when engagements become ready) is
 reported beside it. Self-contained: a temporary SQLite database, migrated.
+Above 2,000 engagements (``BULK_THRESHOLD``) Salesforce's contacts and tasks go
+through Bulk API 2.0 jobs: try ``--engagements 5000``.
 
     .venv/bin/python bench/crm_push.py [--engagements 1000] [--moments 5] [--providers salesforce,hubspot,dynamics]
 """
@@ -40,19 +42,10 @@ def setup(db_path: str, ca_file: str) -> None:
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
-    from django.db import connection
 
     settings.REQUESTS_CA_BUNDLE = ca_file
     settings.OUTBOX_MAX_ATTEMPTS = 20
-    call_command("migrate", verbosity=0)
-    # Until crm's migration for CRM Objects Creation exists: make its tables directly.
-    from crm.push.models import CrmFieldRequest, CrmObjectsSettings, CrmPushState, RequiredCrmField
-
-    existing = set(connection.introspection.table_names())
-    with connection.schema_editor() as editor:
-        for model in (CrmObjectsSettings, CrmPushState, RequiredCrmField, CrmFieldRequest):
-            if model._meta.db_table not in existing:
-                editor.create_model(model)
+    call_command("migrate", verbosity=0)  # crm's 0003 makes the CRM Objects Creation tables
 
 
 class QueryCounter:
@@ -67,9 +60,14 @@ class QueryCounter:
 def floor_for(provider: str, n: int, m: int) -> int:
     c = math.ceil
     if provider == "salesforce":
-        # contacts, tasks, tracker updates: Collections of 200; Engagement + Moments:
-        # Composite Graph, 75 graphs and 500 nodes a call.
-        return 3 * c(n / 200) + max(c(n / 75), c(n * (1 + m) / 500))
+        from crm.push.senders.salesforce import BULK_THRESHOLD
+
+        # contacts, tasks: Collections of 200, or above BULK_THRESHOLD one Bulk API 2.0
+        # job each (create, upload, UploadComplete, one status poll, results); tracker
+        # updates: Collections; Engagement + Moments: Composite Graph, 75 graphs and
+        # 500 nodes a call.
+        created = 2 * (5 if n > BULK_THRESHOLD else c(n / 200))
+        return created + c(n / 200) + max(c(n / 75), c(n * (1 + m) / 500))
     if provider == "hubspot":
         # contacts, tasks, deal updates, engagement upserts (100 each), moment upserts
         # and moment→engagement associations (100 each).

@@ -60,10 +60,13 @@ def salesforce_client(*, instance_url: str, access_token: str, timeout: Any = No
 
 def hubspot_client(*, access_token: str) -> HubSpot:
     """hubspot-api-client over urllib3: host and CA bundle from settings, and no
-    urllib3 Retry (429s come back to the sender as exceptions). The sender passes
-    ``PushHttp.timeout`` as each call's ``_request_timeout``."""
+    urllib3 Retry (``retry=False``): 429s come back to the sender as exceptions, and
+    a POST whose connection dropped is never re-sent behind the sender's back — its
+    outcome is unknown, so the outbox retries it with a look-up first. (urllib3's
+    default Retry leaves POST alone on read errors today; this does not rely on it.)
+    The sender passes ``PushHttp.timeout`` as each call's ``_request_timeout``."""
     bundle = ca_bundle()
-    return HubSpot(access_token=access_token, host=settings.HUBSPOT_API_URL,
+    return HubSpot(access_token=access_token, host=settings.HUBSPOT_API_URL, retry=False,
                    ssl_ca_cert=bundle if isinstance(bundle, str) else None)
 
 

@@ -4,16 +4,20 @@ a pytest-httpserver ``HTTPServer`` (HTTPS with a trustme CA in tests and bench),
 the real client libraries talk to them over the wire.
 
 ``faults`` (0..1) makes that share of calls fail the ways real CRMs do: 429 with
-Retry-After, 503, or a response slower than the client's timeout *after* the write
-was applied (the case that duplicates records when a retry re-creates blindly).
+Retry-After, 503, a response slower than the client's timeout *after* the write
+was applied, or a connection dropped without an answer after the write (the last
+two are the cases that duplicate records when a retry re-creates blindly).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import json
 import random
 import re
+import socket
 import threading
 import time
 from collections import Counter, defaultdict
@@ -22,6 +26,7 @@ from urllib.parse import unquote
 from werkzeug import Request, Response
 
 SLOW_SECONDS = 0.6  # longer than the timeout tests and the bench give the clients
+FAULT_KINDS = ("429", "503", "slow", "drop")
 
 
 class FakeCrm:
@@ -36,15 +41,20 @@ class FakeCrm:
         self.limit = limit
         self.used = 0
         self.index: dict[tuple, dict] = {}  # (kind, field, value) → record, for upserts
+        self.next_faults: list[str] = []  # faults for the next calls, in order ("" = none), before `faults`
 
     # -- faults ------------------------------------------------------------------------------
 
     def _fault(self) -> str:
-        if self.faults and self.rng.random() < self.faults:
-            kind = self.rng.choice(["429", "503", "slow"])
+        if self.next_faults:
+            kind = self.next_faults.pop(0)
+        elif self.faults and self.rng.random() < self.faults:
+            kind = self.rng.choice(FAULT_KINDS)
+        else:
+            return ""
+        if kind:
             self.fault_counts[kind] += 1
-            return kind
-        return ""
+        return kind
 
     def handle(self, request: Request) -> Response:
         with self.lock:
@@ -63,6 +73,8 @@ class FakeCrm:
             response = self.dispatch(request, parsed)
         if fault == "slow":
             time.sleep(SLOW_SECONDS)  # the write happened; the client gives up before hearing so
+        if fault == "drop":
+            hang_up(request)  # the write happened; the client hears nothing at all
         return response
 
     def too_many(self) -> Response:
@@ -83,9 +95,27 @@ class FakeCrm:
         return sum(n - 1 for n in c.values() if n > 1)
 
 
+def hang_up(request: Request) -> None:
+    """Close the connection without an answer, as a crashed proxy or a restarted
+    node does: the client sees the peer go away (``RemoteDisconnected``, a
+    ``ConnectionError`` to requests, a ``ProtocolError`` to urllib3), never an HTTP
+    status. werkzeug's dev server hands its socket over in the environ; writing the
+    response afterwards fails with a broken pipe, which werkzeug ignores."""
+    request.environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+
+
 class FakeSalesforce(FakeCrm):
     """sObject Collections create/update, SOQL look-ups by one field, Composite Graph
-    upserts on an external id."""
+    upserts on an external id, and Bulk API 2.0 insert jobs (``bulk_errors``: a
+    cell value → the ``sf__Error`` its row fails with)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.jobs: dict[str, dict] = {}
+        self.bulk_errors: dict[str, str] = {}
+        # Status polls a job still answers InProgress after the first; when > 0 its
+        # records only appear when it completes (a big job, still saving).
+        self.job_runs_for = 0
 
     prefix = {"Task": "00T", "Event": "00U", "Contact": "003", "Account": "001", "ContentVersion": "068",
               "Chorus_Engagement__c": "a01", "Chorus_Moment__c": "a02"}
@@ -142,7 +172,76 @@ class FakeSalesforce(FakeCrm):
             return self.json({"graphs": graphs}, 200, **headers)
         if path.startswith("query"):
             return self.json(self.query(request.args.get("q", "")), 200, **headers)
+        if path.startswith("jobs/ingest"):
+            return self.ingest(request.method, path.split("/")[2:], body, headers)
         return self.json([{"errorCode": "NOT_FOUND", "message": path}], 404)
+
+    # -- Bulk API 2.0 ingest (insert) ----------------------------------------------------------
+
+    def ingest(self, method: str, parts: list[str], body, headers: dict) -> Response:
+        """``POST jobs/ingest``, ``PUT …/{id}/batches`` (CSV), ``PATCH …/{id}``
+        (UploadComplete runs the job; the first status poll still says InProgress),
+        ``GET …/{id}``, ``GET …/{id}/successfulResults/`` and ``…/failedResults/``."""
+        if method == "POST" and not parts:
+            job_id = f"750{next(self.ids):015d}"
+            self.jobs[job_id] = job = {
+                "id": job_id, "operation": body["operation"], "object": body["object"], "state": "Open",
+                "contentType": body.get("contentType", "CSV"), "lineEnding": body.get("lineEnding", "LF"),
+                "columnDelimiter": body.get("columnDelimiter", "COMMA"), "apiVersion": 59.0,
+                "contentUrl": f"services/data/v59.0/jobs/ingest/{job_id}/batches"}
+            return self.json(job, 200, **headers)
+        job = self.jobs.get(parts[0]) if parts else None
+        if job is None:
+            return self.json([{"errorCode": "NOT_FOUND", "message": "job"}], 404)
+        tail = parts[1] if len(parts) > 1 else ""
+        if method == "PUT" and tail == "batches" and job["state"] == "Open":
+            job["csv"] = body
+            return Response("", status=201)
+        if method == "PATCH" and body.get("state") == "UploadComplete":
+            self.run_job(job)
+            return self.json(self.job_info(job), 200, **headers)
+        if method == "GET" and not tail:
+            info = self.job_info(job)
+            if job["state"] == "InProgress":
+                job["polls_left"] -= 1
+                if job["polls_left"] <= 0:
+                    job["state"] = "JobComplete"
+                    for sobject, record in job.pop("pending", None) or []:  # saved as the job ends
+                        self.records[sobject].append(record)
+            return self.json(info, 200, **headers)
+        if method == "GET" and tail in ("successfulResults", "failedResults"):
+            rows = job["succeeded"] if tail == "successfulResults" else job["failed"]
+            columns = ["sf__Id", "sf__Created" if tail == "successfulResults" else "sf__Error"] + job["columns"]
+            out = io.StringIO()
+            writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+            writer.writerow(columns)
+            writer.writerows([[row.get(c, "") for c in columns] for row in rows])
+            return Response(out.getvalue(), status=200, content_type="text/csv", headers=headers)
+        return self.json([{"errorCode": "INVALIDJOBSTATE", "message": job["state"]}], 400)
+
+    def run_job(self, job: dict) -> None:
+        reader = csv.DictReader(io.StringIO(job.get("csv", "")))
+        job.update(columns=list(reader.fieldnames or []), succeeded=[], failed=[], state="InProgress",
+                   polls_left=1 + self.job_runs_for)
+        saved_late = job["pending"] = [] if self.job_runs_for else None
+        for row in reader:
+            error = next((self.bulk_errors[v] for v in row.values() if v in self.bulk_errors), None)
+            if error:
+                job["failed"].append({**row, "sf__Id": "", "sf__Error": error})
+                continue
+            new = {k: v for k, v in row.items() if v != ""}
+            new["Id"] = self.new_id(job["object"])
+            if saved_late is None:
+                self.records[job["object"]].append(new)
+            else:
+                saved_late.append((job["object"], new))
+            job["succeeded"].append({**row, "sf__Id": new["Id"], "sf__Created": "true"})
+
+    @staticmethod
+    def job_info(job: dict) -> dict:
+        done = job.get("succeeded", []) + job.get("failed", [])
+        return {k: v for k, v in job.items() if k not in ("csv", "columns", "succeeded", "failed")} | {
+            "numberRecordsProcessed": len(done), "numberRecordsFailed": len(job.get("failed", []))}
 
     def query(self, soql: str) -> dict:
         m = re.match(r"SELECT Id, (\w+)(?:, \w+)* FROM (\w+) WHERE (\w+) IN \((.*?)\)", soql)
@@ -219,6 +318,10 @@ class FakeHubSpot(FakeCrm):
                     self.records["associations"].append(link)
             return self.json({"status": "COMPLETE", "results": []}, 201, **headers)
         return self.json({"message": "not found"}, 404)
+
+    def duplicates(self, kind: str, key: str) -> int:
+        c = Counter(r["properties"].get(key) for r in self.records[kind])
+        return sum(n - 1 for n in c.values() if n > 1)
 
     @staticmethod
     def _public(rec: dict) -> dict:

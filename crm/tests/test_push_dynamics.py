@@ -2,6 +2,7 @@
 local HTTPS server: $batch with one change set per object, upserts on ids derived
 from the Chorus key (a retry updates, never duplicates), events as appointments."""
 
+import contextlib
 import json
 import logging
 import re
@@ -10,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chorus.models import Engagement, Tracker
+from chorus.models import Engagement, Moment, Tracker
 from chorus.tests.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
 from crm.push import testing
 from crm.push.clients import PushHttp
@@ -183,6 +184,22 @@ def test_a_retry_updates_what_the_first_attempt_made(org, rep, connection, fake,
     assert [len(fake.records[k]) for k in ("contacts", "tasks", "chorus_engagements")] == [1, 1, 1]
 
 
+def test_a_connection_dropped_after_the_write_is_upserted_again(org, rep, connection, fake):
+    """Dataverse applies the $batch, then the connection drops without an answer:
+    requests raises ConnectionError, every delivery of the request is retried, and
+    the same upserts update what the first request made."""
+    engagement_push_prepare(engagement=meeting(org, rep))
+    fake.next_faults = ["drop"]
+    assert outbox_process()["retrying"] == 4
+    assert set(Delivery.objects.values_list("last_error", flat=True)) == {
+        "Dynamics did not answer (ConnectionError); Chorus retries."}
+    drain(start=timezone.now() + timedelta(hours=1))
+    assert len(fake.calls) == 2 and fake.calls[0][2] != fake.calls[1][2]  # new boundaries, same operations
+    assert operations(fake.calls[0][2]) == operations(fake.calls[1][2])
+    assert [len(fake.records[k]) for k in ("contacts", "tasks", "chorus_engagements", "chorus_moments")] == [1] * 4
+    assert not Delivery.objects.exclude(status=S.SENT).exists()
+
+
 def test_throttled_batch_is_handed_back(org, rep, connection, crm_server):
     engagement_push_prepare(engagement=meeting(org, rep))
     crm_server.expect_request(f"{API}$batch").respond_with_data("", status=429, headers={"Retry-After": "42"})
@@ -191,14 +208,52 @@ def test_throttled_batch_is_handed_back(org, rep, connection, crm_server):
     assert Delivery.objects.first().next_attempt_at == now + timedelta(seconds=42)
 
 
-def test_fault_run_exactly_once(org, rep, connection, fake, monkeypatch, settings):
+def test_fault_run_1000_engagements_exactly_once(org, rep, connection, fake, monkeypatch, settings):
+    """20 % of $batch calls fail (429 + Retry-After, 503, answers slower than the
+    timeout after the write, connections dropped after the write) and a worker is
+    killed after a write twice: every record is in Dataverse exactly once, bound to
+    the records it names."""
     settings.OUTBOX_MAX_ATTEMPTS = 20
     fake.faults = 0.2
-    monkeypatch.setattr(PushHttp, "timeout", (3, 0.3))
-    testing.seed_engagements(org=org, owner=rep, count=300, moments=5)
-    for e in Engagement.objects.filter(org=org):
+    fake.next_faults = ["", "drop", "", "slow"]  # both ways of losing an answer, whatever the dice say
+    monkeypatch.setattr(PushHttp, "timeout", (3, 0.3))  # the fake's slow answers take 0.6 s
+    testing.seed_engagements(org=org, owner=rep, count=1000, moments=5)
+    engagements = list(Engagement.objects.filter(org=org).order_by("id"))
+    for e in engagements:
         engagement_push_prepare(engagement=e)
-    drain(rounds=60)
+    real, kills = DynamicsSender._post_batch, []
+
+    class Killed(BaseException):
+        pass
+
+    def sometimes_dies(self, *args):
+        real(self, *args)
+        if len(kills) < 2 and len(fake.calls) > 3 * (len(kills) + 1):
+            kills.append(len(fake.calls))
+            raise Killed
+
+    monkeypatch.setattr(DynamicsSender, "_post_batch", sometimes_dies)
+    now = timezone.now()
+    for _ in range(40):
+        with contextlib.suppress(Killed):
+            outbox_process(limit=5000, now=now)
+        if not Delivery.objects.exclude(status=S.SENT).exists():
+            break
+        now += timedelta(seconds=settings.OUTBOX_BACKOFF_MAX_SECONDS)  # every wait is over
+    assert len(kills) == 2 and set(fake.fault_counts) == {"429", "503", "slow", "drop"}
     assert not Delivery.objects.exclude(status=S.SENT).exists()
-    assert [len(fake.records[k]) for k in ("contacts", "tasks", "chorus_engagements", "chorus_moments")] == \
-        [300, 300, 300, 1500]
+    moments = list(Moment.objects.filter(org=org).values_list("id", "engagement_id"))
+    ids = {
+        "contacts": [f"crm:dynamics:contact:prospect{i}@customer{i % 50}.example" for i in range(1000)],
+        "tasks": [f"crm:dynamics:task:{e.id}" for e in engagements],
+        "chorus_engagements": [f"crm:dynamics:engagement:{e.id}" for e in engagements],
+        "chorus_moments": [f"crm:dynamics:moment:{m}" for m, _ in moments],
+    }
+    for entity, keys in ids.items():  # no copies, none missing
+        assert sorted(r["id"] for r in fake.records[entity]) == sorted(record_id(org.id, k) for k in keys), entity
+    moment_of = {r["id"]: r for r in fake.records["chorus_moments"]}
+    for m, e_id in moments:  # each Moment bound to its own Engagement
+        assert moment_of[record_id(org.id, f"crm:dynamics:moment:{m}")]["chorus_Engagement@odata.bind"] == \
+            f"/chorus_engagements({record_id(org.id, f'crm:dynamics:engagement:{e_id}')})"
+    contact_ids = {r["id"] for r in fake.records["contacts"]}
+    assert all(r["chorus_Contact@odata.bind"][10:-1] in contact_ids for r in fake.records["chorus_engagements"])

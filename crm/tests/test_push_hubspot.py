@@ -2,6 +2,7 @@
 server: batch creates with inline associations, the chorus_id look-up on retry,
 upserted custom objects with v4 association batches, rate limits, a fault run."""
 
+import contextlib
 import logging
 import re
 from datetime import timedelta
@@ -9,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chorus.models import Engagement, Tracker
+from chorus.models import Engagement, Moment, Tracker
 from chorus.tests.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
 from crm.push import testing
 from crm.push.clients import PushHttp
@@ -154,6 +155,30 @@ def test_retry_reads_by_chorus_id_instead_of_creating_again(org, rep, connection
     assert reads and reads[0][2]["idProperty"] == "email"
 
 
+def test_a_connection_dropped_after_the_write_is_read_back_not_repeated(org, rep, connection, fake):
+    """HubSpot saves the contact, then the connection drops without an answer.
+    urllib3 must not send the POST again by itself (the client is built without
+    its Retry), the sender treats it as an unknown outcome, and the retry reads the
+    contact by email instead of creating it twice."""
+    row = crm_objects_settings_get(org=org)
+    row.custom_object_recording = row.tracker_recording = False
+    row.save()
+    engagement_push_prepare(engagement=meeting(org, rep))
+    fake.next_faults = ["drop"]
+    totals = outbox_process()
+    assert (totals["sent"], totals["retrying"]) == (0, 2)  # the task waits for its contact
+    assert [(c[0], c[1]) for c in fake.calls] == [("POST", "/crm/v3/objects/contacts/batch/create")]
+    assert Delivery.objects.get(kind="contact").last_error == \
+        "HubSpot did not answer (ProtocolError); Chorus retries."
+    drain(start=timezone.now() + timedelta(hours=1))
+    assert [(c[1], c[2].get("idProperty")) for c in fake.calls[1:]] == [
+        ("/crm/v3/objects/contacts/batch/read", "email"), ("/crm/v3/objects/tasks/batch/read", "chorus_id"),
+        ("/crm/v3/objects/tasks/batch/create", None)]
+    assert len(fake.records["contacts"]) == 1 and len(fake.records["tasks"]) == 1
+    assert fake.records["tasks"][0]["associations"][0]["to"]["id"] == fake.records["contacts"][0]["id"]
+    assert not Delivery.objects.exclude(status=S.SENT).exists()
+
+
 def test_a_contact_made_in_hubspot_since_the_last_sync_is_linked(org, rep, connection, fake):
     """HubSpot answers 409 (unique email): Chorus reads it and links it, once."""
     fake.records["contacts"].append({"id": "888", "properties": {"email": "willy@wonka.example"}})
@@ -177,23 +202,62 @@ def test_rate_limit_hands_the_batch_back(org, rep, connection, crm_server):
     assert Delivery.objects.first().next_attempt_at == now + timedelta(seconds=10)
 
 
-def test_fault_run_exactly_once(org, rep, connection, fake, settings, monkeypatch):
-    """20 % of calls fail (429, 503, slow answers after the write): every object
-    ends up in HubSpot once. (A custom object needs several calls to all succeed,
-    so this run allows more attempts than production's 8.)"""
+def test_fault_run_1000_engagements_exactly_once(org, rep, connection, fake, settings, monkeypatch):
+    """20 % of calls fail (429 + Retry-After, 503, answers slower than the timeout
+    after the write, connections dropped after the write) and a worker is killed
+    mid-batch twice: every object and association is in HubSpot exactly once. (A
+    custom object needs several calls to all succeed, so this run allows more
+    attempts than production's 8.)"""
     settings.OUTBOX_MAX_ATTEMPTS = 40
     fake.faults = 0.2
     monkeypatch.setattr(PushHttp, "timeout", (3, 0.3))  # the fake's slow answers take 0.6 s
-    testing.seed_engagements(org=org, owner=rep, count=150, moments=5)
-    for e in Engagement.objects.filter(org=org):
+    testing.seed_engagements(org=org, owner=rep, count=1000, moments=5)
+    engagements = list(Engagement.objects.filter(org=org).order_by("id"))
+    for e in engagements:
         engagement_push_prepare(engagement=e)
-    drain(rounds=60)
+    real, kills = HubSpotSender.call, []
+
+    class Killed(BaseException):
+        pass
+
+    def sometimes_dies(self, batch, fn, *args, write, **kw):
+        result = real(self, batch, fn, *args, write=write, **kw)
+        if write and len(kills) < 2 and len(fake.calls) > 20 * (len(kills) + 1):
+            kills.append(fn.__name__)
+            raise Killed
+        return result
+
+    monkeypatch.setattr(HubSpotSender, "call", sometimes_dies)
+    now = timezone.now()
+    for _ in range(40):
+        with contextlib.suppress(Killed):
+            outbox_process(limit=5000, now=now)
+        if not Delivery.objects.exclude(status=S.SENT).exists():
+            break
+        now += timedelta(seconds=settings.OUTBOX_BACKOFF_MAX_SECONDS)  # every wait is over
+    assert len(kills) == 2 and set(fake.fault_counts) == {"429", "503", "slow", "drop"}
     assert not Delivery.objects.exclude(status=S.SENT).exists()
-    assert sum(fake.fault_counts.values()) > 3
-    assert len(fake.records["tasks"]) == 150 and fake.duplicates("tasks", "id") == 0
-    assert len({t["properties"]["chorus_id"] for t in fake.records["tasks"]}) == 150
-    assert len({c["properties"]["email"] for c in fake.records["contacts"]}) == len(fake.records["contacts"]) == 150
-    assert len(fake.records["chorus_moment"]) == 750 and len(fake.records["associations"]) == 750
+    records = fake.records
+    for object_type, prop, keys in [
+        ("tasks", "chorus_id", [f"crm:hubspot:task:{e.id}" for e in engagements]),
+        ("contacts", "email", [f"prospect{i}@customer{i % 50}.example" for i in range(1000)]),
+        ("chorus_engagement", "chorus_id", [f"crm:hubspot:engagement:{e.id}" for e in engagements]),
+        ("chorus_moment", "chorus_id", [f"crm:hubspot:moment:{m}"
+                                        for m in Moment.objects.filter(org=org).values_list("id", flat=True)]),
+    ]:
+        assert fake.duplicates(object_type, prop) == 0, object_type
+        assert sorted(r["properties"][prop] for r in records[object_type]) == sorted(keys), object_type
+    contact_ids = {c["properties"]["email"]: c["id"] for c in records["contacts"]}
+    for e, task in zip(engagements, sorted(records["tasks"], key=lambda t: int(t["properties"]["chorus_id"]
+                                                                              .rsplit(":", 1)[1])), strict=True):
+        n = int(e.title.rsplit(" ", 1)[1])
+        assert task["associations"][0]["to"]["id"] == contact_ids[f"prospect{n}@customer{n % 50}.example"]
+    engagement_ids = {r["properties"]["chorus_id"]: r["id"] for r in records["chorus_engagement"]}
+    moment_ids = {r["properties"]["chorus_id"]: r["id"] for r in records["chorus_moment"]}
+    expected = {("chorus_moment", moment_ids[f"crm:hubspot:moment:{m_id}"], "chorus_engagement",
+                 engagement_ids[f"crm:hubspot:engagement:{e_id}"])
+                for m_id, e_id in Moment.objects.filter(org=org).values_list("id", "engagement_id")}
+    assert len(records["associations"]) == 5000 and set(records["associations"]) == expected
 
 
 def test_expired_token_is_refreshed_and_the_push_goes_round_again(org, rep, connection, crm_server):

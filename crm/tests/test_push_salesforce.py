@@ -18,6 +18,7 @@ from crm.push.models import CrmPushState
 from crm.push.registry import register
 from crm.push.senders.salesforce import SalesforceSender
 from crm.push.services import crm_objects_settings_get, engagement_push_prepare
+from crm.tests.conftest import requests_to
 from integrations.models import Connection, Delivery
 from integrations.outbox import outbox_process
 
@@ -216,6 +217,29 @@ def test_a_retry_finds_what_the_first_attempt_made(org, rep, connection, fake, m
     queries = [c for c in fake.calls if c[0] == "GET"]
     assert any("FROM Contact WHERE Email IN ('willy@wonka.example')" in str(c) for c in fake.calls) or queries
     assert Delivery.objects.filter(status=S.SENT).count() == 4
+
+
+def test_a_connection_dropped_after_the_write_is_looked_up_not_repeated(org, rep, connection, fake, crm_server):
+    """Salesforce saves the contact, then the connection drops without an answer:
+    the client sees a ConnectionError (not an HTTP status), the outcome is unknown,
+    so the retry looks the contact up by email and creates nothing twice."""
+    matrix(org, custom_object_recording=False, tracker_recording=False)
+    engagement_push_prepare(engagement=meeting(org, rep))
+    fake.next_faults = ["drop"]
+    totals = outbox_process()
+    assert (totals["sent"], totals["retrying"]) == (0, 2)  # the task waits for its contact
+    contact = Delivery.objects.get(kind="contact")
+    assert contact.last_error == "Salesforce did not answer (ConnectionError); Chorus retries."
+    assert [(c[0], c[1]) for c in fake.calls] == [("POST", f"{API}composite/sobjects")]
+    drain(start=timezone.now() + timedelta(hours=1))
+    # Both were claimed before, so both are looked up first (the task had waited).
+    assert [(c[0], c[1]) for c in fake.calls[1:]] == [
+        ("GET", f"{API}query/"), ("GET", f"{API}query/"), ("POST", f"{API}composite/sobjects")]
+    queries = [req.args["q"] for req in requests_to(crm_server, f"{API}query/")]
+    assert queries[0] == "SELECT Id, Email FROM Contact WHERE Email IN ('willy@wonka.example')"
+    assert fake.count("Contact") == 1 and fake.count("Task") == 1
+    assert fake.records["Task"][0]["WhoId"] == fake.records["Contact"][0]["Id"]
+    assert not Delivery.objects.exclude(status=S.SENT).exists()
 
 
 def test_expired_token_is_refreshed_once_through_crm_connect(org, rep, connection, crm_server, settings):

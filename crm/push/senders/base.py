@@ -73,6 +73,10 @@ class Batch:
     stopped: Throttled | None = None
     usage: tuple[int, int] | None = None
     http_calls: int = 0
+    keys: set[str] = field(init=False)  # the Chorus keys of this batch's deliveries
+
+    def __post_init__(self) -> None:
+        self.keys = {d.idempotency_key for d in self.deliveries}
 
     def ok(self, d: Delivery, remote_id: str) -> None:
         self.results[d.id] = SendResult(d.id, ok=True, remote_id=str(remote_id))
@@ -163,6 +167,19 @@ class CrmPushSender:
                 batch.fail(d, str(exc))
 
     @staticmethod
+    def each_chunk(batch: Batch, items: list[Delivery], size: int, send_chunk) -> None:
+        """``send_chunk`` for ``size`` deliveries at a time. A call whose outcome is
+        unknown (Transient) sends only its own chunk round again and the next chunk
+        goes on, so one timeout in a large batch does not hold back the rest; a rate
+        limit (Throttled) still stops the batch."""
+        for chunk in chunks(items, size):
+            try:
+                send_chunk(chunk)
+            except Transient as exc:
+                for d in batch.open(chunk):
+                    batch.fail(d, str(exc))
+
+    @staticmethod
     def dependencies(d: Delivery) -> list[str]:
         p = d.payload
         keys = list(p.get("contact_keys") or [])
@@ -175,7 +192,7 @@ class CrmPushSender:
     def _load_references(self, batch: Batch) -> None:
         """Remote ids of the contacts/accounts/activities these deliveries link to, in
         one query; those still on their way make their dependants wait."""
-        in_batch = {d.idempotency_key for d in batch.deliveries}
+        in_batch = batch.keys
         batch.pending |= in_batch
         wanted = {k for d in batch.deliveries for k in self.dependencies(d)} - in_batch
         if not wanted:

@@ -58,7 +58,7 @@ class DynamicsSender(CrmPushSender):
             return super().send(deliveries)
         batch = Batch(deliveries)
         self._load_references(batch)
-        in_batch = {d.idempotency_key for d in deliveries}
+        in_batch = batch.keys
         http, base = self.open_api(connection)
         changesets: list[tuple[Delivery, list[tuple[str, str, dict]]]] = []
         for d in sorted(deliveries, key=lambda d: ORDER.index(d.kind) if d.kind in ORDER else 99):
@@ -199,7 +199,7 @@ class DynamicsSender(CrmPushSender):
             return ""
         if key in batch.remote:
             return batch.remote[key]
-        if key in {x.idempotency_key for x in batch.deliveries}:
+        if key in batch.keys:
             return record_id(d.org_id, key)
         return ""
 

@@ -117,30 +117,40 @@ class HubSpotSender(CrmPushSender):
 
     def create_missing(self, api, batch: Batch, object_type: str, items: list[Delivery], input_of, key_of=None,
                        id_property: str = KEY_PROPERTY) -> None:
+        """100 deliveries at a time: the retried ones read back by key, the rest
+        created in one call (see ``each_chunk``)."""
         key_of = key_of or (lambda d: d.idempotency_key)
-        retried = [d for d in items if d.attempts > 1]
-        for d_id, remote in self.read_by_key(api, batch, object_type, retried, key_of, id_property).items():
-            batch.ok(next(d for d in retried if d.id == d_id), remote)
-        for chunk in chunks(batch.open(items), BATCH_MAX):
-            body = {"inputs": [input_of(d, batch) for d in chunk]}
-            try:
-                answer = self.call(batch, api.crm.objects.batch_api.create_with_http_info, object_type, body,
-                                   write=True)
-            except API_ERRORS as exc:
-                if exc.status == 409:  # some already exist (unique property): take them, create the rest once
-                    for d_id, remote in self.read_by_key(api, batch, object_type, chunk, key_of, id_property).items():
-                        batch.ok(next(d for d in chunk if d.id == d_id), remote)
-                    rest = batch.open(chunk)
-                    if rest:
-                        answer = self.call(batch, api.crm.objects.batch_api.create_with_http_info, object_type,
-                                           {"inputs": [input_of(d, batch) for d in rest]}, write=True)
-                        self._match(batch, rest, answer, key_of, id_property)
-                    continue
-                for d in chunk:
-                    batch.fail(d, f"HubSpot refused it (HTTP {exc.status}): {str(exc.body)[:300]}",
-                               permanent=400 <= exc.status < 500)
-                continue
-            self._match(batch, chunk, answer, key_of, id_property)
+
+        def read_then_create(chunk: list[Delivery]) -> None:
+            retried = [d for d in chunk if d.attempts > 1]
+            for d_id, remote in self.read_by_key(api, batch, object_type, retried, key_of, id_property).items():
+                batch.ok(next(d for d in retried if d.id == d_id), remote)
+            self._create(api, batch, object_type, batch.open(chunk), input_of, key_of, id_property)
+
+        self.each_chunk(batch, items, BATCH_MAX, read_then_create)
+
+    def _create(self, api, batch: Batch, object_type: str, chunk: list[Delivery], input_of, key_of,
+                id_property: str) -> None:
+        if not chunk:
+            return
+        body = {"inputs": [input_of(d, batch) for d in chunk]}
+        try:
+            answer = self.call(batch, api.crm.objects.batch_api.create_with_http_info, object_type, body, write=True)
+        except API_ERRORS as exc:
+            if exc.status == 409:  # some already exist (unique property): take them, create the rest once
+                for d_id, remote in self.read_by_key(api, batch, object_type, chunk, key_of, id_property).items():
+                    batch.ok(next(d for d in chunk if d.id == d_id), remote)
+                rest = batch.open(chunk)
+                if rest:
+                    answer = self.call(batch, api.crm.objects.batch_api.create_with_http_info, object_type,
+                                       {"inputs": [input_of(d, batch) for d in rest]}, write=True)
+                    self._match(batch, rest, answer, key_of, id_property)
+                return
+            for d in chunk:
+                batch.fail(d, f"HubSpot refused it (HTTP {exc.status}): {str(exc.body)[:300]}",
+                           permanent=400 <= exc.status < 500)
+            return
+        self._match(batch, chunk, answer, key_of, id_property)
 
     def _match(self, batch: Batch, chunk: list[Delivery], answer: dict, key_of, id_property: str) -> None:
         """Batch results come back unordered: match them on the key property."""
@@ -198,8 +208,11 @@ class HubSpotSender(CrmPushSender):
 
     def send_trackers(self, api, items, batch):
         latest: dict[str, Delivery] = {}
+        by_record: dict[str, list[Delivery]] = {}
         for d in sorted(items, key=lambda d: d.payload.get("started_at", "")):
-            latest[d.payload.get("opportunity_id") or d.payload["account_id"]] = d
+            rid = d.payload.get("opportunity_id") or d.payload["account_id"]
+            latest[rid] = d
+            by_record.setdefault(rid, []).append(d)
         for object_type in ("deals", "companies"):
             ids = [rid for rid, d in latest.items()
                    if bool(d.payload.get("opportunity_id")) == (object_type == "deals")]
@@ -208,9 +221,8 @@ class HubSpotSender(CrmPushSender):
                     TRACKERS_PROPERTY: ", ".join(latest[rid].payload["trackers"])}} for rid in chunk]}
                 self.call(batch, api.crm.objects.batch_api.update_with_http_info, object_type, body, write=True)
                 for rid in chunk:
-                    for d in items:
-                        if (d.payload.get("opportunity_id") or d.payload["account_id"]) == rid:
-                            batch.ok(d, rid)
+                    for d in by_record[rid]:
+                        batch.ok(d, rid)
 
     def send_custom_object(self, api, items, batch):
         """Engagements upserted 100 a call, then their Moments 100 a call, then the
@@ -241,30 +253,36 @@ class HubSpotSender(CrmPushSender):
                     failed[d.id] = str(exc)
                 return None
 
-        for chunk in chunks(items, BATCH_MAX):
+        link_type = [{"associationCategory": "USER_DEFINED",
+                      "associationTypeId": objects.get("moment_to_engagement_type_id", 1)}]
+        # 100 Engagements at a time, each group finished (Moments, then links) before
+        # the next: a rate limit late in a large batch then only sends the groups not
+        # yet done round again, instead of every Engagement whose links were still to
+        # come. Same number of calls while Moments fill whole calls.
+        for group in chunks(items, BATCH_MAX):
             body = {"inputs": [{"idProperty": KEY_PROPERTY, "id": d.payload["key"], "properties": {
                 "chorus_title": d.payload["title"], "chorus_type": d.payload["kind"],
                 "chorus_started_at": _ms(d.payload["started_at"]), "chorus_recording_url": d.payload["recording_url"],
-                "chorus_duration_seconds": str(d.payload.get("duration_seconds") or 0)}} for d in chunk]}
-            answer = attempt(chunk, api.crm.objects.batch_api.upsert_with_http_info, engagement_type, body)
+                "chorus_duration_seconds": str(d.payload.get("duration_seconds") or 0)}} for d in group]}
+            answer = attempt(group, api.crm.objects.batch_api.upsert_with_http_info, engagement_type, body)
             for rec in (answer or {}).get("results", []):
                 engagement_ids[(rec.get("properties") or {}).get(KEY_PROPERTY, "")] = rec["id"]
-        moments = [(d, m) for d in items if d.id not in failed for m in d.payload.get("moments") or []]
-        for chunk in chunks(moments, BATCH_MAX):
-            body = {"inputs": [{"idProperty": KEY_PROPERTY, "id": m["key"], "properties": {
-                "chorus_tracker": m["tracker"], "chorus_seconds": str(m["at_seconds"]), "chorus_text": m["text"],
-                "chorus_speaker": m["speaker"]}} for _, m in chunk]}
-            answer = attempt([d for d, _ in chunk], api.crm.objects.batch_api.upsert_with_http_info, moment_type, body)
-            for rec in (answer or {}).get("results", []):
-                moment_ids[(rec.get("properties") or {}).get(KEY_PROPERTY, "")] = rec["id"]
-        links = [(d, {"from": {"id": moment_ids[m["key"]]}, "to": {"id": engagement_ids[d.payload["key"]]},
-                      "types": [{"associationCategory": "USER_DEFINED",
-                                 "associationTypeId": objects.get("moment_to_engagement_type_id", 1)}]})
-                 for d, m in moments if d.id not in failed and m["key"] in moment_ids
-                 and d.payload["key"] in engagement_ids]
-        for chunk in chunks(links, BATCH_MAX):  # creating an existing association is a no-op
-            attempt([d for d, _ in chunk], api.crm.associations.v4.batch_api.create_with_http_info, moment_type,
-                    engagement_type, {"inputs": [link for _, link in chunk]})
+            moments = [(d, m) for d in group if d.id not in failed for m in d.payload.get("moments") or []]
+            for chunk in chunks(moments, BATCH_MAX):
+                body = {"inputs": [{"idProperty": KEY_PROPERTY, "id": m["key"], "properties": {
+                    "chorus_tracker": m["tracker"], "chorus_seconds": str(m["at_seconds"]), "chorus_text": m["text"],
+                    "chorus_speaker": m["speaker"]}} for _, m in chunk]}
+                answer = attempt([d for d, _ in chunk], api.crm.objects.batch_api.upsert_with_http_info, moment_type,
+                                 body)
+                for rec in (answer or {}).get("results", []):
+                    moment_ids[(rec.get("properties") or {}).get(KEY_PROPERTY, "")] = rec["id"]
+            links = [(d, {"from": {"id": moment_ids[m["key"]]}, "to": {"id": engagement_ids[d.payload["key"]]},
+                          "types": link_type})
+                     for d, m in moments if d.id not in failed and m["key"] in moment_ids
+                     and d.payload["key"] in engagement_ids]
+            for chunk in chunks(links, BATCH_MAX):  # creating an existing association is a no-op
+                attempt([d for d, _ in chunk], api.crm.associations.v4.batch_api.create_with_http_info, moment_type,
+                        engagement_type, {"inputs": [link for _, link in chunk]})
         for d in items:
             if d.id in failed:
                 batch.fail(d, failed[d.id], retry_after=batch.stopped.retry_after if batch.stopped else None)

@@ -10,13 +10,18 @@ response's ``Sforce-Limit-Info`` is read to stop before the daily allowance runs
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import re
+import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
 import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+from simple_salesforce.util import call_salesforce
 
 from crm.push.clients import PushHttp, refresh_access_token, salesforce_client
 from crm.push.senders.base import Batch, CrmPushSender, Throttled, Transient, chunks
@@ -32,6 +37,21 @@ TRACKERS_FIELD = "Chorus_Trackers__c"  # text field on Opportunity/Account (seed
 # Per-record errors worth another try; anything else is a permanent answer.
 RETRYABLE = {"UNABLE_TO_LOCK_ROW", "REQUEST_RUNNING_TOO_LONG", "SERVER_UNAVAILABLE"}
 LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
+# Bulk API 2.0 (Salesforce recommends it above ~2,000 records): more records than
+# this of one sObject to create in a send go as one ingest job. Its results come
+# back unordered, so each object is matched on these columns (Events have no free
+# key field: the subject and start, as their look-up).
+BULK_THRESHOLD = 2000
+BULK_KEYS = {"Account": ("Website",), "Contact": ("Email",), "Task": ("CallObject",),
+             "Event": ("Subject", "StartDateTime")}
+BULK_MAX_WAIT = 240.0  # seconds a send waits for its job (inside the outbox lease); then the outcome is unknown
+# A job's deliveries carry its id (in ``last_error``, written before the job runs)
+# until they settle: a retry first asks how that job is doing, and waits while it
+# still runs — looking records up then would miss the ones it has yet to save.
+BULK_MARK = "(Salesforce Bulk job {job})"
+BULK_MARK_RE = re.compile(r"\(Salesforce Bulk job (\w+)\)")
+BULK_RUNNING = ("UploadComplete", "InProgress")
+BULK_RECHECK_SECONDS = 60.0
 
 
 @dataclass
@@ -53,6 +73,9 @@ def _sf_datetime(iso: str) -> str:
 class SalesforceSender(CrmPushSender):
     target = "salesforce"
     label = "Salesforce"
+    # A send takes a large backlog whole (4 kinds of delivery a meeting), so that
+    # more than BULK_THRESHOLD contacts or tasks of it can go as one Bulk job.
+    batch_size = 20_000
 
     def open_api(self, connection):
         sf, http = salesforce_client(instance_url=connection.config["instance_url"],
@@ -61,11 +84,13 @@ class SalesforceSender(CrmPushSender):
 
     # -- one HTTP call ---------------------------------------------------------------------------
 
-    def call(self, api, batch: Batch, path: str, *, method: str = "GET", write: bool, **kwargs):
+    def call(self, api, batch: Batch, path: str, *, method: str = "GET", write: bool, raw: bool = False, **kwargs):
+        """One REST call: its JSON answer (or, ``raw``, its text: Bulk's CSV), with
+        Salesforce's errors turned into Throttled/Transient."""
         sf, http = api.sf, api.http
         batch.http_calls += 1
         try:
-            result = sf.restful(path, method=method, **kwargs)
+            result = self._request(sf, http, path, method, raw, **kwargs)
         except SalesforceExpiredSession as exc:
             # The access token expired: CRM Connect refreshes it (and saves it) once.
             token = None if api.refreshed else refresh_access_token(api.connection)
@@ -75,7 +100,7 @@ class SalesforceSender(CrmPushSender):
                                 f"CRM Connect. ({exc.status})") from exc
             sf.session_id = token
             sf.headers["Authorization"] = f"Bearer {token}"
-            return self.call(api, batch, path, method=method, write=write, **kwargs)
+            return self.call(api, batch, path, method=method, write=write, raw=raw, **kwargs)
         except requests.RequestException as exc:
             raise Transient(f"Salesforce did not answer ({exc.__class__.__name__}); Chorus retries.") from exc
         except SalesforceError as exc:
@@ -97,6 +122,14 @@ class SalesforceSender(CrmPushSender):
             batch.wrote = True
         self._read_usage(http, batch)
         return result
+
+    @staticmethod
+    def _request(sf: Salesforce, http: PushHttp, path: str, method: str, raw: bool, **kwargs):
+        if not raw:
+            return sf.restful(path, method=method, **kwargs)
+        # sf.restful parses every answer as JSON; Bulk's CSV and its empty 201 are not.
+        headers = {**sf.headers, **kwargs.pop("headers", {})}
+        return call_salesforce(url=sf.base_url + path, method=method, session=http, headers=headers, **kwargs).text
 
     def _read_usage(self, http, batch: Batch) -> None:
         info = http.last_response.headers.get("Sforce-Limit-Info", "") if http.last_response is not None else ""
@@ -146,12 +179,112 @@ class SalesforceSender(CrmPushSender):
 
     def create_missing(self, api, batch: Batch, items: list[Delivery], *, sobject: str, field: str,
                        value_of, record_of) -> None:
-        found = self.lookup(api, batch, items, sobject=sobject, field=field, value_of=value_of)
-        for d in items:
-            if d.id in found:
-                batch.ok(d, found[d.id])
+        self.find_or_create(api, batch, items, sobject=sobject, record_of=record_of, find=lambda chunk: self.lookup(
+            api, batch, chunk, sobject=sobject, field=field, value_of=value_of))
+
+    def find_or_create(self, api, batch: Batch, items: list[Delivery], *, sobject: str, find, record_of) -> None:
+        """Retried deliveries are looked up first (``find``), the rest created: 200
+        at a time through Collections, each chunk on its own (see ``each_chunk``) —
+        or, when more than ``BULK_THRESHOLD`` are left to create, in one Bulk API 2.0
+        job after every look-up."""
+        if sobject in BULK_KEYS:
+            self._wait_for_earlier_jobs(api, batch, items)
+            items = batch.open(items)
+        bulk = sobject in BULK_KEYS and len(items) > BULK_THRESHOLD
+
+        def find_then_create(chunk: list[Delivery]) -> None:
+            for d_id, remote_id in find(chunk).items():
+                batch.ok(next(d for d in chunk if d.id == d_id), remote_id)
+            if not bulk:
+                self.create_each(api, batch, sobject, batch.open(chunk), record_of)
+
+        self.each_chunk(batch, items, COLLECTION_MAX, find_then_create)
         todo = batch.open(items)
-        self.create(api, batch, todo, {d.id: {"attributes": {"type": sobject}, **record_of(d, batch)} for d in todo})
+        if bulk and len(todo) > BULK_THRESHOLD:
+            self.bulk_insert(api, batch, sobject, todo, {d.id: record_of(d, batch) for d in todo})
+        elif bulk:
+            self.each_chunk(batch, todo, COLLECTION_MAX,
+                            lambda chunk: self.create_each(api, batch, sobject, chunk, record_of))
+
+    def create_each(self, api, batch: Batch, sobject: str, items: list[Delivery], record_of) -> None:
+        self.create(api, batch, items, {d.id: {"attributes": {"type": sobject}, **record_of(d, batch)} for d in items})
+
+    # -- Bulk API 2.0 ------------------------------------------------------------------------
+
+    def _wait_for_earlier_jobs(self, api, batch: Batch, items: list[Delivery]) -> None:
+        """Retried deliveries of a Bulk job that may still be running (a worker died
+        or lost the answer mid-job): while Salesforce is still saving them they wait;
+        once the job has ended, the look-up by key is the truth again."""
+        by_job: dict[str, list[Delivery]] = defaultdict(list)
+        for d in items:
+            if d.attempts > 1 and (m := BULK_MARK_RE.search(d.last_error or "")):
+                by_job[m.group(1)].append(d)
+        for job_id, ds in by_job.items():
+            try:
+                job = self.call(api, batch, f"jobs/ingest/{job_id}", write=False)
+            except Transient:
+                continue  # gone (jobs are kept 7 days) or unreachable: the look-up decides
+            if job.get("state") in BULK_RUNNING:
+                for d in ds:
+                    batch.fail(d, f"Salesforce is still saving these in an earlier Bulk job; Chorus checks again "
+                                  f"in a minute. {BULK_MARK.format(job=job_id)}", retry_after=BULK_RECHECK_SECONDS)
+
+    def bulk_insert(self, api, batch: Batch, sobject: str, items: list[Delivery], records: dict[int, dict]) -> None:
+        """One ingest job: create it, upload the CSV, mark it UploadComplete, wait
+        for it, then read which records were saved (and which refused). A lost
+        answer after UploadComplete is Transient like any other: the retry looks
+        the records up before creating anything."""
+        job = self.call(api, batch, "jobs/ingest", method="POST", write=False, json={
+            "object": sobject, "operation": "insert", "contentType": "CSV", "lineEnding": "LF",
+            "columnDelimiter": "COMMA"})
+        path, mark = f"jobs/ingest/{job['id']}", BULK_MARK.format(job=job["id"])
+        Delivery.objects.filter(pk__in=[d.id for d in items]).update(last_error=mark)  # survives a dead worker
+        try:
+            self.call(api, batch, f"{path}/batches", method="PUT", write=False, raw=True,
+                      data=to_csv([records[d.id] for d in items]).encode(), headers={"Content-Type": "text/csv"})
+            self.call(api, batch, path, method="PATCH", write=True, json={"state": "UploadComplete"})
+            job = self._bulk_wait(api, batch, path)
+            self._bulk_results(api, batch, sobject, path, job, items, records)
+        except Transient as exc:
+            raise Transient(f"{exc} {mark}") from exc
+        except Throttled as exc:
+            raise Throttled(f"{exc} {mark}", exc.retry_after, daily=exc.daily) from exc
+
+    def _bulk_results(self, api, batch: Batch, sobject: str, path: str, job: dict, items: list[Delivery],
+                      records: dict[int, dict]) -> None:
+        keys = BULK_KEYS[sobject]
+        waiting: dict[tuple, list[Delivery]] = defaultdict(list)
+        for d in items:
+            waiting[tuple(str(records[d.id].get(k, "")) for k in keys)].append(d)
+
+        def owner(row: dict) -> Delivery | None:
+            ds = waiting.get(tuple(row.get(k, "") for k in keys))
+            return ds.pop(0) if ds else None
+
+        failed = int(job.get("numberRecordsFailed") or 0)
+        if int(job.get("numberRecordsProcessed") or 0) > failed:
+            for row in from_csv(self.call(api, batch, f"{path}/successfulResults/", write=False, raw=True)):
+                if d := owner(row):
+                    batch.ok(d, row["sf__Id"])
+        if failed:
+            for row in from_csv(self.call(api, batch, f"{path}/failedResults/", write=False, raw=True)):
+                if d := owner(row):
+                    code = row.get("sf__Error", "").split(":", 1)[0]
+                    batch.fail(d, f"Salesforce refused it: {row.get('sf__Error', '')}", permanent=code not in RETRYABLE)
+        for d in batch.open(items):  # unprocessed: the job failed or was aborted
+            batch.fail(d, f"Salesforce's Bulk job ended {job.get('state')} before this record "
+                          f"({job.get('errorMessage') or 'no reason given'}); Chorus checks again.")
+
+    def _bulk_wait(self, api, batch: Batch, path: str) -> dict:
+        deadline = time.monotonic() + BULK_MAX_WAIT
+        while True:
+            _sleep(bulk_poll_wait())
+            job = self.call(api, batch, path, write=False)
+            if job.get("state") in ("JobComplete", "Failed", "Aborted"):
+                return job
+            if time.monotonic() > deadline:
+                raise Transient(f"Salesforce's Bulk job {job.get('id')} is still {job.get('state')}; Chorus checks "
+                                "again later.")
 
     # -- the objects ------------------------------------------------------------------------------
 
@@ -193,9 +326,19 @@ class SalesforceSender(CrmPushSender):
                             value_of=lambda d: d.idempotency_key, record_of=record)
 
     def send_event(self, api, items, batch):
+        def record(d, b):
+            p = d.payload
+            return {"Subject": p["subject"], "Description": p["body"], "StartDateTime": _sf_datetime(p["starts_at"]),
+                    "EndDateTime": _sf_datetime(p["ends_at"]), "Type": "Call", **self._relations(p, b)}
+
+        self.find_or_create(api, batch, items, sobject="Event", record_of=record,
+                            find=lambda chunk: self._find_events(api, batch, chunk))
+
+    def _find_events(self, api, batch: Batch, items: list[Delivery]) -> dict[int, str]:
+        """Events have no free key field: a retry looks for the same subject at the same start."""
         retried = [d for d in items if d.attempts > 1]
+        found: dict[int, str] = {}
         for chunk in chunks(retried, QUERY_IN_MAX):
-            # Events have no free key field: a retry looks for the same subject at the same start.
             subjects = ", ".join(sorted({soql_quote(d.payload["subject"]) for d in chunk}))
             starts = sorted(_sf_datetime(d.payload["starts_at"]) for d in chunk)
             soql = (f"SELECT Id, Subject, StartDateTime FROM Event WHERE Subject IN ({subjects}) "  # noqa: S608
@@ -204,12 +347,8 @@ class SalesforceSender(CrmPushSender):
             have = {(r["Subject"], (r.get("StartDateTime") or "")[:19]): r["Id"] for r in self.query(api, batch, soql)}
             for d in chunk:
                 if rid := have.get((d.payload["subject"], _sf_datetime(d.payload["starts_at"])[:19])):
-                    batch.ok(d, rid)
-        todo = batch.open(items)
-        self.create(api, batch, todo, {d.id: {
-            "attributes": {"type": "Event"}, "Subject": d.payload["subject"], "Description": d.payload["body"],
-            "StartDateTime": _sf_datetime(d.payload["starts_at"]), "EndDateTime": _sf_datetime(d.payload["ends_at"]),
-            "Type": "Call", **self._relations(d.payload, batch)} for d in todo})
+                    found[d.id] = rid
+        return found
 
     def send_trackers(self, api, items, batch):
         """The trackers heard, written to a text field of the opportunity (or account)
@@ -320,6 +459,33 @@ class SalesforceSender(CrmPushSender):
             for (_, ds), answer in zip(chunk, answers or [], strict=False):
                 for d in ds:
                     self._results(batch, [d], [answer])
+
+
+def to_csv(records: list[dict]) -> str:
+    """Bulk's CSV: a column for every field any record has (in first-seen order),
+    empty where a record has none (an insert leaves it unset); LF line endings."""
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return out.getvalue()
+
+
+def from_csv(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text or "")))
+
+
+def bulk_poll_wait() -> float:
+    """Seconds between job status polls: CRM Connect's Bulk setting (tests set 0)."""
+    from crm.providers import salesforce as provider
+
+    return provider.BULK_POLL_WAIT
+
+
+def _sleep(seconds: float) -> None:  # patched in tests
+    if seconds:
+        time.sleep(seconds)
 
 
 def _transcript_path(d: Delivery) -> str:
