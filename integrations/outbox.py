@@ -81,6 +81,9 @@ def _chunks(rows: list, size: int):
         yield chunk
 
 
+MAX_UPDATE_GROUPS = 20
+
+
 def _finish(token: str, rows: list[Delivery], results: dict[int, SendResult], now: datetime) -> dict[str, int]:
     counts = {"sent": 0, "retrying": 0, "failed": 0}
     max_attempts = settings.OUTBOX_MAX_ATTEMPTS
@@ -107,10 +110,18 @@ def _finish(token: str, rows: list[Delivery], results: dict[int, SendResult], no
             status=S.SENT, sent_at=now, last_error="", claimed_until=None, claim_token=""
         )
         Delivery.objects.bulk_update(sent, ["remote_id"])
-    if others:
-        Delivery.objects.bulk_update(
-            others, ["status", "remote_id", "last_error", "next_attempt_at", "claimed_until", "claim_token"]
-        )
+    # The rest share their outcome in large groups (one error for a whole chunk): an
+    # UPDATE per group; a CASE update only when the outcomes are too varied.
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for d in others:
+        groups[(d.status, d.last_error, d.next_attempt_at)].append(d.id)
+    if len(groups) > MAX_UPDATE_GROUPS:
+        Delivery.objects.bulk_update(others, ["status", "last_error", "next_attempt_at", "claimed_until",
+                                              "claim_token"])
+    else:
+        for (status, error, next_attempt_at), ids in groups.items():
+            Delivery.objects.filter(id__in=ids, claim_token=token).update(
+                status=status, last_error=error, next_attempt_at=next_attempt_at, claimed_until=None, claim_token="")
     return counts
 
 
