@@ -17,14 +17,10 @@ from django.conf import settings
 from hubspot import HubSpot
 from simple_salesforce import Salesforce
 
-from integrations.http import DEFAULT_TIMEOUT
+from integrations.http import DEFAULT_TIMEOUT, ca_bundle
 
 SALESFORCE_API_VERSION = "59.0"
 DYNAMICS_API_PATH = "/api/data/v9.2/"
-
-
-def ca_bundle() -> str | bool:
-    return getattr(settings, "REQUESTS_CA_BUNDLE", None) or True
 
 
 class PushHttp(requests.Session):
