@@ -363,6 +363,53 @@ class FakeDataverse(FakeCrm):
         return Response(text, status=200, content_type=f"multipart/mixed; boundary={out_boundary}")
 
 
+# --- Workers that die ------------------------------------------------------------------------------
+
+
+class Killed(BaseException):
+    """A worker dying mid-batch (a BaseException: no sender or outbox code catches it)."""
+
+
+def kill_twice(monkeypatch, cls, name: str, fake: FakeCrm, *, every: int, when=lambda args, kw: True) -> list:
+    """Make ``cls.name`` raise :class:`Killed` right after it has run (the CRM has
+    the write, the outbox never hears), twice: once ``fake`` has seen ``every``
+    calls, and again ``every`` calls later. Returns the (args, kwargs) of the calls
+    that died."""
+    real, kills = getattr(cls, name), []
+
+    def dying(self, *args, **kw):
+        result = real(self, *args, **kw)
+        if when(args, kw) and len(kills) < 2 and len(fake.calls) > every * (len(kills) + 1):
+            kills.append((args, kw))
+            raise Killed
+        return result
+
+    monkeypatch.setattr(cls, name, dying)
+    return kills
+
+
+def drain_through_kills(*, rounds: int = 60, step=None, limit: int = 5000) -> None:
+    """Run the outbox until everything is sent (or ``rounds`` run out), surviving
+    killed workers and jumping the clock ``step`` (default: past every wait)."""
+    import contextlib
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from integrations.models import Delivery
+    from integrations.outbox import outbox_process
+
+    step = step or timedelta(seconds=settings.OUTBOX_BACKOFF_MAX_SECONDS)
+    now = timezone.now()
+    for _ in range(rounds):
+        with contextlib.suppress(Killed):
+            outbox_process(limit=limit, now=now)
+        if not Delivery.objects.exclude(status=Delivery.Status.SENT).exists():
+            return
+        now += step
+
+
 # --- Data for tests and the bench ----------------------------------------------------------------
 
 TRACKER_NAMES = ("Budget", "Competitor 1", "Pain", "Timing", "Authority")

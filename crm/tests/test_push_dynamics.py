@@ -2,7 +2,6 @@
 local HTTPS server: $batch with one change set per object, upserts on ids derived
 from the Chorus key (a retry updates, never duplicates), events as appointments."""
 
-import contextlib
 import json
 import logging
 import re
@@ -221,25 +220,8 @@ def test_fault_run_1000_engagements_exactly_once(org, rep, connection, fake, mon
     engagements = list(Engagement.objects.filter(org=org).order_by("id"))
     for e in engagements:
         engagement_push_prepare(engagement=e)
-    real, kills = DynamicsSender._post_batch, []
-
-    class Killed(BaseException):
-        pass
-
-    def sometimes_dies(self, *args):
-        real(self, *args)
-        if len(kills) < 2 and len(fake.calls) > 3 * (len(kills) + 1):
-            kills.append(len(fake.calls))
-            raise Killed
-
-    monkeypatch.setattr(DynamicsSender, "_post_batch", sometimes_dies)
-    now = timezone.now()
-    for _ in range(40):
-        with contextlib.suppress(Killed):
-            outbox_process(limit=5000, now=now)
-        if not Delivery.objects.exclude(status=S.SENT).exists():
-            break
-        now += timedelta(seconds=settings.OUTBOX_BACKOFF_MAX_SECONDS)  # every wait is over
+    kills = testing.kill_twice(monkeypatch, DynamicsSender, "_post_batch", fake, every=3)
+    testing.drain_through_kills(rounds=40)
     assert len(kills) == 2 and set(fake.fault_counts) == {"429", "503", "slow", "drop"}
     assert not Delivery.objects.exclude(status=S.SENT).exists()
     moments = list(Moment.objects.filter(org=org).values_list("id", "engagement_id"))

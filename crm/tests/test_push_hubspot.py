@@ -2,7 +2,6 @@
 server: batch creates with inline associations, the chorus_id look-up on retry,
 upserted custom objects with v4 association batches, rate limits, a fault run."""
 
-import contextlib
 import logging
 import re
 from datetime import timedelta
@@ -215,26 +214,8 @@ def test_fault_run_1000_engagements_exactly_once(org, rep, connection, fake, set
     engagements = list(Engagement.objects.filter(org=org).order_by("id"))
     for e in engagements:
         engagement_push_prepare(engagement=e)
-    real, kills = HubSpotSender.call, []
-
-    class Killed(BaseException):
-        pass
-
-    def sometimes_dies(self, batch, fn, *args, write, **kw):
-        result = real(self, batch, fn, *args, write=write, **kw)
-        if write and len(kills) < 2 and len(fake.calls) > 20 * (len(kills) + 1):
-            kills.append(fn.__name__)
-            raise Killed
-        return result
-
-    monkeypatch.setattr(HubSpotSender, "call", sometimes_dies)
-    now = timezone.now()
-    for _ in range(40):
-        with contextlib.suppress(Killed):
-            outbox_process(limit=5000, now=now)
-        if not Delivery.objects.exclude(status=S.SENT).exists():
-            break
-        now += timedelta(seconds=settings.OUTBOX_BACKOFF_MAX_SECONDS)  # every wait is over
+    kills = testing.kill_twice(monkeypatch, HubSpotSender, "call", fake, every=20, when=lambda a, kw: kw["write"])
+    testing.drain_through_kills(rounds=40)
     assert len(kills) == 2 and set(fake.fault_counts) == {"429", "503", "slow", "drop"}
     assert not Delivery.objects.exclude(status=S.SENT).exists()
     records = fake.records

@@ -2,7 +2,6 @@
 server: the exact requests, Task vs Event, every matrix row, exactly-once retries,
 rate limits and the daily allowance, and the 20 % fault run."""
 
-import contextlib
 import logging
 import re
 from datetime import timedelta
@@ -313,26 +312,8 @@ def test_fault_run_1000_engagements_exactly_once(org, rep, connection, fake, mon
     testing.seed_engagements(org=org, owner=rep, count=1000, moments=5)
     for e in Engagement.objects.filter(org=org).order_by("id"):
         engagement_push_prepare(engagement=e)
-    real, kills = SalesforceSender.call, []
-
-    class Killed(BaseException):
-        pass
-
-    def sometimes_dies(self, api, batch, path, **kw):
-        result = real(self, api, batch, path, **kw)
-        if kw.get("write") and len(kills) < 2 and len(fake.calls) > 5 * (len(kills) + 1):
-            kills.append(path)
-            raise Killed
-        return result
-
-    monkeypatch.setattr(SalesforceSender, "call", sometimes_dies)
-    now = timezone.now()
-    for _ in range(60):
-        with contextlib.suppress(Killed):
-            outbox_process(limit=5000, now=now)
-        if not Delivery.objects.exclude(status=S.SENT).exists():
-            break
-        now += timedelta(hours=2)
+    kills = testing.kill_twice(monkeypatch, SalesforceSender, "call", fake, every=5, when=lambda a, kw: kw["write"])
+    testing.drain_through_kills(step=timedelta(hours=2))
     assert len(kills) == 2 and sum(fake.fault_counts.values()) > 10
     assert not Delivery.objects.exclude(status=S.SENT).exists()
     assert fake.count("Task") == 1000 and fake.duplicates("Task", "CallObject") == 0

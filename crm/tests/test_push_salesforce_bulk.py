@@ -3,7 +3,6 @@ server: the exact ingest requests (job, CSV, UploadComplete, polls, results),
 results matched back to deliveries, refused rows, and a job whose answer was lost
 (a dropped connection, a killed worker) that makes no copies on retry."""
 
-import contextlib
 import re
 from datetime import timedelta
 
@@ -222,27 +221,9 @@ def test_fault_run_through_bulk_exactly_once(org, rep, connection, fake, monkeyp
     matrix(org, custom_object_recording=False, tracker_recording=False)
     testing.seed_engagements(org=org, owner=rep, count=300, moments=1)
     prepare_all(org)
-    real, kills = SalesforceSender.call, []
-
-    class Killed(BaseException):
-        pass
-
-    def sometimes_dies(self, api, batch, path, **kw):
-        result = real(self, api, batch, path, **kw)
-        if kw.get("write") and len(kills) < 2 and len(fake.calls) > 5 * (len(kills) + 1):
-            kills.append(path)
-            raise Killed
-        return result
-
-    monkeypatch.setattr(SalesforceSender, "call", sometimes_dies)
-    now = timezone.now()
-    for _ in range(40):
-        with contextlib.suppress(Killed):
-            outbox_process(limit=5000, now=now)
-        if not Delivery.objects.exclude(status=S.SENT).exists():
-            break
-        now += timedelta(seconds=settings.OUTBOX_BACKOFF_MAX_SECONDS)
-    assert len(kills) == 2 and any(re.match(r"jobs/ingest/\w+$", k) for k in kills)
+    kills = testing.kill_twice(monkeypatch, SalesforceSender, "call", fake, every=5, when=lambda a, kw: kw["write"])
+    testing.drain_through_kills(rounds=40)
+    assert len(kills) == 2 and any(re.match(r"jobs/ingest/\w+$", args[2]) for args, _ in kills)
     assert not Delivery.objects.exclude(status=S.SENT).exists()
     assert fake.jobs and sum(fake.fault_counts.values()) > 5
     assert sorted(t["CallObject"] for t in fake.records["Task"]) == sorted(
