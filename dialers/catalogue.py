@@ -52,6 +52,7 @@ class Dialer:
     aliases: tuple[str, ...] = ()  # other names the search box finds it by
     api_base_url: str = ""  # dialer_api family: the vendor's API root ({domain} filled in)
     api_auth: str = ""  # dialer_api family: "basic" (first two fields) or "bearer"
+    api_style: str = ""  # dialer_api family: "" (Aircall-shaped call list) or "zendesk" (Talk incremental export)
 
     @property
     def requires_crm(self) -> bool:
@@ -180,7 +181,7 @@ DIALERS: tuple[Dialer, ...] = (
                         _f("domain", "Domain", secret=False, help="Your Zendesk subdomain, e.g. acme for "
                                                                   "acme.zendesk.com")),
            directions="Input your Username, Password and Domain", aliases=("Zendesk",),
-           api_base_url="https://{domain}.zendesk.com/api/v2/channels/voice", api_auth="basic"),
+           api_base_url="https://{domain}.zendesk.com/api/v2", api_auth="basic", api_style="zendesk"),
     Dialer(key="zoom_phone", label="Zoom Phone", family=ZOOM_PHONE, crm_field=OPTIONAL_FIELD, crm_exempt=True,
            directions=ZOOM_DIRECTION, aliases=("Zoom",)),
 )

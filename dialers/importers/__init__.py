@@ -53,9 +53,10 @@ def _s3_bucket(*, connection, dialer: Dialer, crm_connection):
 
 
 def _dialer_api(*, connection, dialer: Dialer, crm_connection):
-    from dialers.importers.dialer_api import DialerApiImporter
+    from dialers.importers.dialer_api import IMPORTERS, DialerApiImporter
 
-    return DialerApiImporter(dialer=dialer, config=connection.config, secrets=connection.secrets, http=_http())
+    cls = IMPORTERS.get(dialer.api_style, DialerApiImporter)
+    return cls(dialer=dialer, config=connection.config, secrets=connection.secrets, http=_http())
 
 
 def _zoom_phone(*, connection, dialer: Dialer, crm_connection):

@@ -1,5 +1,6 @@
-"""The dialer_api family (Zendesk Talk here): the dialer's own paged API with the
-admin's credentials, window boundaries, rate limits."""
+"""The dialer_api family: the dialer's own API with the admin's credentials, window
+boundaries, rate limits — Aircall's call list, and Zendesk Talk's incremental export
+with users and the ticket's voice comment."""
 
 from __future__ import annotations
 
@@ -23,18 +24,26 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def zendesk(org, media_server, settings):
-    settings.DIALER_API_URLS = {"zendesk_talk": media_server.url_for("/api/{domain}/v2/channels/voice")}
+    settings.DIALER_API_URLS = {"zendesk_talk": media_server.url_for("/zd/{domain}/api/v2")}
     return Connection.objects.create(org=org, provider="zendesk_talk", status=ConnectionStatus.QUEUED,
                                      config={"username": "admin@acme.example", "domain": "acme", "activated": True},
                                      secrets={"password": "zd-password"})
 
 
-def test_paged_calls_with_basic_auth_and_window(org, reps, media_server, zendesk, monkeypatch):
+@pytest.fixture
+def aircall(org, media_server, settings):
+    settings.DIALER_API_URLS = {"aircall_hubspot": media_server.url_for("/aircall/v1")}
+    return Connection.objects.create(org=org, provider="aircall_hubspot", status=ConnectionStatus.QUEUED,
+                                     config={"activated": True},
+                                     secrets={"api_key": "ac-id", "auth_secret_key": "ac-secret"})
+
+
+def test_aircall_calls_paged_with_basic_auth_and_window(org, reps, media_server, aircall, monkeypatch):
     media = FakeMedia(media_server)
     waits = []
     monkeypatch.setattr(dialer_api, "_sleep", waits.append)
     since, until = NOW - timedelta(hours=1), NOW
-    expected_auth = "Basic " + base64.b64encode(b"admin@acme.example:zd-password").decode()
+    expected_auth = "Basic " + base64.b64encode(b"ac-id:ac-secret").decode()
     calls = [{"id": n, "started_at": int((since + timedelta(minutes=10 * n)).timestamp()), "duration": 60,
               "user": {"email": "ADA@acme.example"},
               "contact": {"name": f"Prospect {n}", "email": f"p{n}@cust.example"},
@@ -55,23 +64,79 @@ def test_paged_calls_with_basic_auth_and_window(org, reps, media_server, zendesk
             assert request.args["per_page"] == "50"
         body = {"calls": calls[(page - 1) * 4: page * 4], "meta": {}}
         if page * 4 < len(calls):
-            next_url = media_server.url_for("/api/acme/v2/channels/voice/calls") + f"?page={page + 1}"
+            next_url = media_server.url_for("/aircall/v1/calls") + f"?page={page + 1}"
             body["meta"]["next_page_link"] = next_url
         return Response(json.dumps(body), content_type="application/json")
 
-    media_server.expect_request("/api/acme/v2/channels/voice/calls").respond_with_handler(api)
-    result = services.dialer_calls_import(connection=zendesk, since=since, until=until)
+    media_server.expect_request("/aircall/v1/calls").respond_with_handler(api)
+    result = services.dialer_calls_import(connection=aircall, since=since, until=until)
 
     assert waits == [2.0]
     assert result.imported == 6 and result.media_stored == 6
-    e = Engagement.objects.get(source="zendesk_talk", external_id="3")
-    assert e.owner == reps["ada"] and e.title == "Zendesk Talk call with Prospect 3"
+    e = Engagement.objects.get(source="aircall_hubspot", external_id="3")
+    assert e.owner == reps["ada"] and e.title == "Aircall - Hubspot call with Prospect 3"
     assert {p.email for p in e.participants.all()} == {"ada@acme.example", "p3@cust.example"}
     assert not DialerCall.objects.filter(external_id="99").exists()
 
 
+def test_zendesk_talk_from_the_incremental_export_users_and_voice_comments(org, reps, media_server, zendesk):
+    """Zendesk Talk's own shape: calls since ``start_time`` (created within the window
+    only), the agent's and customer's addresses in one ``users/show_many``, the
+    recording from the voice comment of the call's ticket (with the admin's
+    credentials: the link is on the Zendesk host)."""
+    since, until = NOW - timedelta(hours=1), NOW
+    auth = "Basic " + base64.b64encode(b"admin@acme.example:zd-password").decode()
+    base = "/zd/acme/api/v2"
+    iso = (lambda dt: dt.strftime("%Y-%m-%dT%H:%M:%SZ"))  # noqa: E731
+
+    def call(n, created, **kw):
+        return {"id": 9000 + n, "created_at": iso(created), "updated_at": iso(created), "agent_id": 11,
+                "customer_id": 20 + n, "duration": 120, "direction": "outbound", "ticket_id": 500 + n, **kw}
+
+    page1 = [call(1, since + timedelta(minutes=5)), call(2, since - timedelta(minutes=5)),  # updated, not new
+             call(3, since + timedelta(minutes=20), agent_id=None)]  # abandoned: no agent, no recording
+    page2 = [call(4, since + timedelta(minutes=40), agent_id=12)]
+    export = media_server.url_for(f"{base}/channels/voice/stats/incremental/calls")
+    media_server.expect_oneshot_request(f"{base}/channels/voice/stats/incremental/calls",
+                                        query_string={"start_time": str(int(since.timestamp()))},
+                                        headers={"Authorization": auth}).respond_with_json(
+        {"calls": page1 + [call(5, since + timedelta(minutes=1))] * 997, "count": 1000,
+         "end_time": int((since + timedelta(minutes=30)).timestamp()), "next_page": f"{export}?start_time=2"})
+    media_server.expect_oneshot_request(f"{base}/users/show_many", query_string={"ids": "11,21,23,25"}) \
+        .respond_with_json({"users": [{"id": 11, "email": "Ada@acme.example", "name": "Ada"},
+                                      {"id": 21, "email": "jo@cust.example", "name": "Jo", "phone": "+15550101"},
+                                      {"id": 25, "email": "kim@cust.example", "name": "Kim"}]})
+    for n in (1, 5):
+        media_server.expect_request(f"{base}/tickets/{500 + n}/comments").respond_with_json({"comments": [
+            {"type": "Comment", "body": "hello"},
+            {"type": "VoiceComment", "data": {"call_id": 9000 + n, "recording_url": media_server.url_for(
+                f"{base}/calls/{9000 + n}/recording"), "call_duration": 120}}]})
+    media_server.expect_request(f"{base}/calls/9001/recording", headers={"Authorization": auth}) \
+        .respond_with_data(b"ID3" + b"\x00" * 64, content_type="audio/mpeg")
+    media_server.expect_request(f"{base}/calls/9005/recording").respond_with_data(b"ID3" + b"\x01" * 64,
+                                                                                content_type="audio/mpeg")
+    media_server.expect_oneshot_request(f"{base}/channels/voice/stats/incremental/calls",
+                                        query_string={"start_time": "2"}).respond_with_json(
+        {"calls": page2, "count": 1, "end_time": int(until.timestamp()), "next_page": f"{export}?start_time=3"})
+    media_server.expect_oneshot_request(f"{base}/users/show_many", query_string={"ids": "12,24"}) \
+        .respond_with_json({"users": [{"id": 12, "email": "bob@acme.example"}]})
+    media_server.expect_request(f"{base}/tickets/504/comments").respond_with_json({"comments": []})
+    comments = lambda: [r.path for r, _ in media_server.log if r.path.endswith("/comments")]  # noqa: E731
+
+    result = services.dialer_calls_import(connection=zendesk, since=since, until=until)
+
+    assert (result.imported, result.media_stored, result.skipped_no_recording, result.skipped_unknown_owner) == \
+        (2, 2, 1, 1)
+    e = Engagement.objects.get(source="zendesk_talk", external_id="9001")
+    assert e.owner == reps["ada"] and e.duration_seconds == 120 and e.started_at == since + timedelta(minutes=5)
+    assert {p.email for p in e.participants.all()} == {"ada@acme.example", "jo@cust.example"}
+    assert not DialerCall.objects.filter(external_id__in=["9002", "9003", "9004"]).exists()
+    assert sorted(comments()) == [f"{base}/tickets/{t}/comments" for t in (501, 504, 505)]  # once a call
+
+
 def test_refused_credentials_fail_the_run_with_a_sentence(org, reps, media_server, zendesk):
-    media_server.expect_request("/api/acme/v2/channels/voice/calls").respond_with_data("no", status=401)
+    media_server.expect_request("/zd/acme/api/v2/channels/voice/stats/incremental/calls").respond_with_data(
+        "no", status=401)
     services.dialer_import_run(connection=zendesk, now=NOW)
     zendesk.refresh_from_db()
     assert zendesk.status == ConnectionStatus.FAILED

@@ -15,7 +15,7 @@ from chorus.models import Engagement
 from dialers import services
 from dialers.tests.conftest import NOW
 from dialers.tests.fakes import FakeMedia
-from dialers.tests.test_import_dialer_api import zendesk  # noqa: F401  (fixture)
+from dialers.tests.test_import_dialer_api import aircall  # noqa: F401  (fixture)
 from integrations.models import Connection, ConnectionStatus
 from integrations.storage.models import RecordingFile
 from integrations.storage.services import PROVIDER_KEY
@@ -35,20 +35,20 @@ def bucket(org, moto_url, monkeypatch):
     return conn, client, name
 
 
-def test_recordings_are_stored_in_the_custom_media_bucket(org, reps, media_server, zendesk, bucket):  # noqa: F811
+def test_recordings_are_stored_in_the_custom_media_bucket(org, reps, media_server, aircall, bucket):  # noqa: F811
     conn, client, name = bucket
     media = FakeMedia(media_server)
     since, until = NOW - timedelta(hours=1), NOW
     calls = [{"id": 1, "started_at": int((since + timedelta(minutes=5)).timestamp()), "duration": 60,
               "user": {"email": "ada@acme.example"}, "contact": {"name": "Willy", "email": "w@wonka.example"},
               "recording": media.add("/r/1.mp3")}]
-    media_server.expect_request("/api/acme/v2/channels/voice/calls").respond_with_handler(
+    media_server.expect_request("/aircall/v1/calls").respond_with_handler(
         lambda r: Response(json.dumps({"calls": calls, "meta": {}}), content_type="application/json"))
 
-    result = services.dialer_calls_import(connection=zendesk, since=since, until=until)
+    result = services.dialer_calls_import(connection=aircall, since=since, until=until)
 
     assert result.media_stored == 1
-    engagement = Engagement.objects.get(source="zendesk_talk", external_id="1")
+    engagement = Engagement.objects.get(source="aircall_hubspot", external_id="1")
     rf = RecordingFile.objects.get(engagement=engagement)
     assert rf.bucket == conn and rf.size > 0
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=name).get("Contents", [])]
