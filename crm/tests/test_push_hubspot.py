@@ -265,3 +265,21 @@ def test_expired_token_is_refreshed_and_the_push_goes_round_again(org, rep, conn
     drain(start=timezone.now() + timedelta(hours=1))
     crm_server.check_assertions()
     assert Delivery.objects.get().status == S.SENT
+
+
+def test_one_failed_update_call_sends_only_its_own_deliveries_round_again(org, rep, connection, fake):
+    """Tracker updates go 100 records a call; HubSpot answering 503 to the first call
+    leaves the 50 of the second sent, and the 100 come round again."""
+    row = crm_objects_settings_get(org=org)
+    row.task_recording = row.custom_object_recording = row.contact_recording = False
+    row.save()
+    testing.seed_engagements(org=org, owner=rep, count=150, moments=1)
+    for e in Engagement.objects.filter(org=org).order_by("id"):
+        engagement_push_prepare(engagement=e)
+    fake.next_faults = ["503"]
+    totals = outbox_process(limit=5000)
+    assert (totals["sent"], totals["retrying"]) == (50, 100)
+    assert [len(c[2]["inputs"]) for c in fake.calls] == [100, 50]
+    drain(start=timezone.now() + timedelta(hours=1))
+    assert [len(c[2]["inputs"]) for c in fake.calls] == [100, 50, 100]
+    assert len(fake.records["deals.updates"]) == 150

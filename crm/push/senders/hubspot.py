@@ -214,15 +214,26 @@ class HubSpotSender(CrmPushSender):
             latest[rid] = d
             by_record.setdefault(rid, []).append(d)
         for object_type in ("deals", "companies"):
-            ids = [rid for rid, d in latest.items()
-                   if bool(d.payload.get("opportunity_id")) == (object_type == "deals")]
-            for chunk in chunks(ids, BATCH_MAX):
-                body = {"inputs": [{"id": rid, "properties": {
-                    TRACKERS_PROPERTY: ", ".join(latest[rid].payload["trackers"])}} for rid in chunk]}
+            self.update_records(api, batch, object_type, [
+                (rid, by_record[rid], {TRACKERS_PROPERTY: ", ".join(d.payload["trackers"])})
+                for rid, d in latest.items() if bool(d.payload.get("opportunity_id")) == (object_type == "deals")])
+
+    def update_records(self, api, batch: Batch, object_type: str, updates: list[tuple[str, list[Delivery], dict]]):
+        """Batch updates of (record id, the deliveries it settles, properties), 100 a
+        call. Updating is idempotent; a call whose outcome is unknown sends only its
+        own deliveries round again."""
+        for chunk in chunks(updates, BATCH_MAX):
+            body = {"inputs": [{"id": rid, "properties": props} for rid, _, props in chunk]}
+            try:
                 self.call(batch, api.crm.objects.batch_api.update_with_http_info, object_type, body, write=True)
-                for rid in chunk:
-                    for d in by_record[rid]:
-                        batch.ok(d, rid)
+            except Transient as exc:
+                for _, ds, _ in chunk:
+                    for d in batch.open(ds):
+                        batch.fail(d, str(exc))
+                continue
+            for rid, ds, _ in chunk:
+                for d in ds:
+                    batch.ok(d, rid)
 
     def send_custom_object(self, api, items, batch):
         """Engagements upserted 100 a call, then their Moments 100 a call, then the
@@ -310,14 +321,9 @@ class HubSpotSender(CrmPushSender):
                 continue
             by_record.setdefault((native[d.payload["object"]], rid), []).append(d)
         for object_type in ("deals", "tasks"):
-            groups = [(rid, ds) for (ot, rid), ds in by_record.items() if ot == object_type]
-            for chunk in chunks(groups, BATCH_MAX):
-                body = {"inputs": [{"id": rid, "properties": {d.payload["field"]: d.payload["value"] for d in ds}}
-                                   for rid, ds in chunk]}
-                self.call(batch, api.crm.objects.batch_api.update_with_http_info, object_type, body, write=True)
-                for rid, ds in chunk:
-                    for d in ds:
-                        batch.ok(d, rid)
+            self.update_records(api, batch, object_type, [
+                (rid, ds, {d.payload["field"]: d.payload["value"] for d in ds})
+                for (ot, rid), ds in by_record.items() if ot == object_type])
 
 
 def _escape(text: str) -> str:
