@@ -357,10 +357,19 @@ NO_CRM = "No CRM is connected."
 def engagement_push_status(*, engagement: Engagement) -> dict[str, Any]:
     """The CRM objects of one engagement and where each stands, or why none were
     made — so an admin (or support) can answer "why isn't this call in Salesforce?"."""
-    deliveries = list(engagement.deliveries.order_by("id").only(
-        "kind", "target", "status", "remote_id", "last_error", "attempts", "next_attempt_at", "sent_at"))
+    fields = ("kind", "target", "status", "remote_id", "last_error", "attempts", "next_attempt_at", "sent_at",
+              "payload")
+    deliveries = list(engagement.deliveries.order_by("id").only(*fields))
+    # The contacts and account made for it are shared rows (one per email/domain).
+    shared = {k for d in deliveries for k in [*(d.payload.get("contact_keys") or []), d.payload.get("account_key")]
+              if k}
+    if shared:
+        deliveries = list(Delivery.objects.for_org(engagement.org).filter(idempotency_key__in=shared)
+                          .order_by("kind", "id").only(*fields)) + deliveries
     for d in deliveries:
         d.label = KIND_LABELS.get(d.kind, d.kind)
+        if d.kind in ("contact", "account"):
+            d.label = f"{d.kind.title()} {d.payload.get('email') or d.payload.get('domain', '')}"
     reason = ""
     if not deliveries:
         connection = crm_connection_for_push(org=engagement.org)

@@ -241,6 +241,7 @@ def test_the_engagement_page_says_what_was_pushed_or_why_not(client, org, rep, s
     Delivery.objects.filter(kind="task").update(status="sent", remote_id="00T000000000042")
     html = client.get(f"/recordings/{pushed.pk}/").content.decode()
     assert "In your CRM" in html and "00T000000000042" in html and "Custom object" in html
+    assert "Contact willy@wonka.example" in html  # the contact made for it (a shared row)
     blocked = meeting(org, rep)
     ParticipantFactory(engagement=blocked, email="b@blocked.example", is_blocklisted=True)
     assert "Nothing pushed. At least one participant is on the block list." in \
