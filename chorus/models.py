@@ -353,20 +353,47 @@ class Engagement(models.Model):
         return self.title or "Unscheduled Meeting"
 
 
+def email_domain_of(email: str) -> str:
+    """The registrable domain of an address (``ann@mail.acme.co.uk`` → ``acme.co.uk``),
+    the key account matching finds attendees by."""
+    from crm.matching import registrable_domain
+
+    return registrable_domain(email or "")[:255]
+
+
+class ParticipantQuerySet(OrgQuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for p in objs:
+            p.email_domain = email_domain_of(p.email)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Participant(models.Model):
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     engagement = models.ForeignKey(Engagement, on_delete=models.CASCADE, related_name="participants")
     name = models.CharField(max_length=200, blank=True)
     title = models.CharField(max_length=200, blank=True)
     email = models.EmailField(blank=True)
+    # Filled from ``email`` on every save and bulk insert: after a CRM sync, the
+    # attendees of changed accounts are found by an index, not a scan.
+    email_domain = models.CharField(max_length=255, blank=True, editable=False)
     is_internal = models.BooleanField(default=False)
     is_ignored = models.BooleanField(default=False)
     is_blocklisted = models.BooleanField(default=False)
 
-    objects = OrgManager()
+    objects = OrgManager.from_queryset(ParticipantQuerySet)()
 
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["org", "email_domain"], condition=~models.Q(email_domain=""),
+                                name="participant_org_domain_idx")]
+
+    def save(self, *args, **kwargs):
+        self.email_domain = email_domain_of(self.email)
+        if kwargs.get("update_fields") is not None and "email" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "email_domain"}
+        super().save(*args, **kwargs)
 
     def __str__(self) -> str:
         return self.name or self.email

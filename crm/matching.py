@@ -559,8 +559,8 @@ def matches_refresh_for_accounts(*, org: Organization, account_ids: Iterable[int
     account), and engagements with an external attendee on one of the accounts'
     domains or emails. Returns how many engagements were re-matched.
 
-    Finding attendees by domain streams the org's external participants once
-    (``Participant`` has no indexed domain column yet)."""
+    Attendees are found through ``Participant.email_domain`` (indexed per org), so
+    the cost follows the accounts that changed, not the org's history."""
     # Only this org's accounts (an id of another org's account is dropped here); the
     # look-ups below then go by account id alone, the selective index.
     account_ids = sorted({
@@ -580,15 +580,15 @@ def matches_refresh_for_accounts(*, org: Organization, account_ids: Iterable[int
     # Matched to an account the sync has since deleted (the FK was nulled).
     affected.update(AccountMatch.objects.for_org(org).filter(account__isnull=True).exclude(rule=Rule.NONE)
                     .values_list("engagement_id", flat=True))
-    if wanted_domains or wanted_emails:
-        for engagement_id, email in (
-            Participant.objects.for_org(org).filter(is_internal=False, is_ignored=False).exclude(email="")
-            .order_by().values_list("engagement_id", "email").iterator(chunk_size=5000)
+    # Attendees by the indexed registrable domain: the accounts' domains, and the
+    # domains of the contacts' addresses (then the address itself must match).
+    email_domains = {registrable_domain(e) for e in wanted_emails} - wanted_domains
+    for domains in _chunks(sorted(wanted_domains | email_domains), IN_CHUNK):
+        for engagement_id, email, domain in (
+            Participant.objects.for_org(org).filter(email_domain__in=domains, is_internal=False, is_ignored=False)
+            .order_by().values_list("engagement_id", "email", "email_domain").iterator(chunk_size=5000)
         ):
-            if engagement_id in affected:
-                continue
-            email = email.strip().lower()
-            if email in wanted_emails or registrable_domain(email) in wanted_domains:
+            if domain in wanted_domains or email.strip().lower() in wanted_emails:
                 affected.add(engagement_id)
     return _match_ids(org=org, engagement_ids=sorted(affected), zoominfo_installed=zoominfo_installed)
 

@@ -503,6 +503,29 @@ def test_refresh_only_touches_the_given_org(org, other_org):
     assert not AccountMatch.objects.filter(engagement=theirs).exists()
 
 
+def test_refresh_finds_attendees_by_their_indexed_domain(org):
+    """``Participant.email_domain`` is the registrable domain, filled on save and on
+    bulk insert; a refresh reads the attendees of the changed domains and addresses
+    only (a gmail contact's address, not every gmail attendee)."""
+    from chorus.models import Participant
+
+    acc = account(org, "Wonka Industries", "wonka.com")
+    contact(acc, "charlie@gmail.com")
+    sub, by_email, other_gmail, unrelated = (call(org, "ann@eu.wonka.com"), call(org, "charlie@gmail.com"),
+                                             call(org, "someone@gmail.com"), call(org, "x@nowhere.org"))
+    Participant.objects.bulk_create([Participant(org=org, engagement=unrelated, email="Bo@Mail.Wonka.co.uk")])
+    assert set(Participant.objects.filter(org=org).values_list("email_domain", flat=True)) == {
+        "wonka.com", "gmail.com", "nowhere.org", "wonka.co.uk", "acme.example"}  # acme.example: the rep
+    with CaptureQueriesContext(db_connection) as ctx:
+        matching.matches_refresh_for_accounts(org=org, account_ids=[acc.id])
+    reads = [q["sql"] for q in ctx.captured_queries if 'FROM "chorus_participant"' in q["sql"]
+             and "email_domain" in q["sql"] and "IN" in q["sql"]]
+    assert reads, "participants are read by their domain"
+    assert AccountMatch.objects.get(engagement=sub).account == acc
+    assert AccountMatch.objects.get(engagement=by_email).account == acc
+    assert not AccountMatch.objects.filter(engagement__in=[other_gmail, unrelated]).exists()
+
+
 # --- Cost -----------------------------------------------------------------------------------
 
 
