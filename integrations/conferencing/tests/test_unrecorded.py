@@ -140,10 +140,12 @@ def test_exclusions_are_carried_to_the_crm_push(ada, org):
     assert [d.payload["subject"] for d in tasks] == ["Chorus - Plain"]
 
 
-@pytest.mark.parametrize("n", [5, 40])
-def test_collecting_costs_the_same_queries_for_5_or_40_meetings(ada, org, n, django_assert_num_queries):
+@pytest.mark.parametrize("n", [5, 30])
+def test_collecting_costs_the_same_queries_for_5_or_30_meetings(ada, org, n, django_assert_num_queries):
     """Linking recordings, making Unrecorded Meetings, matching them to accounts and
-    queueing their CRM tasks: a fixed number of queries per org, however many."""
+    queueing their CRM tasks: a fixed number of queries per org, however many. (30:
+    past ~33 meetings SQLite's 999 bound parameters split the participants' insert
+    in two — batching, not a query per meeting.)"""
     Connection.objects.create(org=org, provider="salesforce", status="ok", config={"instance_url": "https://x"})
     row = crm_objects_settings_get(org=org)
     row.task_unrecorded = True
