@@ -52,6 +52,11 @@ def test_admin_logs_in_and_walks_the_console(page, live_server, admin, org):
     expect(crm.get_by_role("row", name=re.compile("Task Salesforce Sent 00T000000000042"))).to_be_visible()
     expect(crm.get_by_text("Salesforce asked Chorus to slow down")).to_be_visible()
     screenshot(page, "recording-detail")
+    crm.get_by_role("button", name="Push again").click()
+    expect(page.get_by_text("Chorus pushes 2 CRM objects again now.")).to_be_visible()  # the contact too
+    expect(page.locator("#crm-push").get_by_role("row", name=re.compile("Custom object Salesforce Queued"))) \
+        .to_be_visible()
+    page.go_back()
     page.go_back()
 
     nav = page.get_by_role("navigation", name="Main")

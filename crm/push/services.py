@@ -383,4 +383,21 @@ def engagement_push_status(*, engagement: Engagement) -> dict[str, Any]:
                                  provider=connection.provider)
                 if not any(plan.values()):
                     reason = NOTHING_ASKED.format(column=COLUMN_LABELS[column])
-    return {"deliveries": deliveries, "reason": reason or ""}
+    stuck = [d for d in deliveries if d.status in (Delivery.Status.FAILED, Delivery.Status.RETRYING)]
+    return {"deliveries": deliveries, "reason": reason or "", "can_push_again": bool(stuck)}
+
+
+def engagement_push_again(*, engagement: Engagement, actor: User | None) -> int:
+    """An admin's "Push again" (after fixing what the CRM refused: a required field,
+    a validation rule, a reconnected CRM): the engagement's failed or waiting CRM
+    objects, and the contacts/account made for it, are due at once with fresh
+    attempts. Audited. Returns how many."""
+    from integrations.outbox import delivery_retry_now
+
+    ids = [d.id for d in engagement_push_status(engagement=engagement)["deliveries"]]
+    with transaction.atomic():
+        count = delivery_retry_now(deliveries=Delivery.objects.for_org(engagement.org).filter(id__in=ids))
+        if count:
+            audit_record(org=engagement.org, actor=actor, action="crm_objects.push_again",
+                         target=engagement.display_title, changes={"deliveries": [None, count]})
+    return count

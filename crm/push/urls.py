@@ -8,4 +8,5 @@ from crm.push import views
 urlpatterns = [
     path("", views.CrmObjectsSaveView.as_view(), name="crm-objects-save"),
     path("required-fields/", views.RequiredFieldsSaveView.as_view(), name="crm-required-fields-save"),
+    path("engagements/<int:pk>/push-again/", views.PushAgainView.as_view(), name="crm-push-again"),
 ]

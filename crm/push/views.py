@@ -8,11 +8,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 
+from chorus.models import Engagement
+from chorus.tenancy import get_for_org_or_404
 from chorus.views import OrgAdminMixin, OrgMemberMixin, form_errors_to
 from crm.push.forms import CrmObjectsForm
 from crm.push.required_fields import crm_field_answers_submit, crm_field_requests_pending, required_fields_set
 from crm.push.section import SECTION_KEY, crm_objects_context
-from crm.push.services import crm_connection_for_push, crm_objects_settings_update
+from crm.push.services import crm_connection_for_push, crm_objects_settings_update, engagement_push_again
 from integrations.views import IntegrationsView
 
 PARTIAL = "crm_push/section.html"
@@ -80,3 +82,14 @@ class CrmFieldRequestsView(OrgMemberMixin, View):
             messages.success(request, f"Saved {len(answered)} answer{'s' if len(answered) != 1 else ''}; "
                                       "Chorus writes them to your CRM.")
         return redirect("crm-field-requests")
+
+
+class PushAgainView(OrgAdminMixin, View):
+    """The engagement page's "Push again" (admins)."""
+
+    def post(self, request, pk):
+        engagement = get_for_org_or_404(Engagement.objects.all(), self.org, pk=pk)
+        count = engagement_push_again(engagement=engagement, actor=request.user)
+        messages.success(request, f"Chorus pushes {count} CRM object{'s' if count != 1 else ''} again now."
+                         if count else "Nothing is waiting or failed: there is nothing to push again.")
+        return redirect(reverse("recording", args=[engagement.pk]) + "#crm-push")

@@ -251,3 +251,26 @@ def test_the_engagement_page_says_what_was_pushed_or_why_not(client, org, rep, s
         client.get(f"/recordings/{email.pk}/").content.decode()
     sf.delete()
     assert "Nothing pushed. No CRM is connected." in client.get(f"/recordings/{email.pk}/").content.decode()
+
+
+def test_an_admin_pushes_failed_objects_again(client, org, rep, sf, admin_user, other_org):
+    from chorus.models import AuditEvent
+
+    e = meeting(org, rep)
+    engagement_push_prepare(engagement=e)
+    Delivery.objects.filter(kind="task").update(status="failed", attempts=8, last_error="Gave up after 8 attempts")
+    Delivery.objects.filter(kind="contact").update(status="retrying", attempts=3)
+    Delivery.objects.filter(kind="custom_object").update(status="sent", remote_id="a01")
+    url = f"/settings/integrations/crm-objects/engagements/{e.pk}/push-again/"
+    client.force_login(rep)
+    assert "Push again" not in client.get(f"/recordings/{e.pk}/").content.decode()
+    assert client.post(url).status_code == 403  # reps see the page, admins push again
+    client.force_login(admin_user)
+    assert "Push again" in client.get(f"/recordings/{e.pk}/").content.decode()
+    html = client.post(url, follow=True).content.decode()
+    assert "Chorus pushes 3 CRM objects again now." in html  # task, trackers… not the sent one
+    again = {d.kind: (d.status, d.attempts) for d in Delivery.objects.all()}
+    assert again["task"] == ("queued", 0) and again["contact"] == ("queued", 0) and again["custom_object"][0] == "sent"
+    assert AuditEvent.objects.get(action="crm_objects.push_again").actor == admin_user
+    theirs = EngagementFactory(org=other_org)
+    assert client.post(f"/settings/integrations/crm-objects/engagements/{theirs.pk}/push-again/").status_code == 404
