@@ -180,6 +180,21 @@ class CrmPushSender:
                     batch.fail(d, str(exc))
 
     @staticmethod
+    def answers_by_record(items: list[Delivery], batch: Batch, object_of=lambda obj: obj
+                          ) -> dict[tuple[str, str], list[Delivery]]:
+        """Required-field answers grouped by the CRM record they go to ((object, id) →
+        deliveries), so one update writes every answer of a record; an answer whose
+        record (the pushed task) was never made fails for good."""
+        by_record: dict[tuple[str, str], list[Delivery]] = {}
+        for d in items:
+            rid = d.payload.get("record_id") or batch.ref(d.payload.get("activity_key", ""))
+            if not rid:
+                batch.fail(d, "The CRM record to write this answer to was not created.", permanent=True)
+                continue
+            by_record.setdefault((object_of(d.payload["object"]), rid), []).append(d)
+        return by_record
+
+    @staticmethod
     def dependencies(d: Delivery) -> list[str]:
         p = d.payload
         keys = list(p.get("contact_keys") or [])

@@ -310,16 +310,9 @@ class HubSpotSender(CrmPushSender):
                            "hs_timestamp": str(int(time.time() * 1000)), KEY_PROPERTY: d.idempotency_key},
             "associations": self._associations(d.payload, b, NOTE_TO)})
 
-
     def send_field_update(self, api, items, batch):
         native = {"Opportunity": "deals", "Task": "tasks"}
-        by_record: dict[tuple[str, str], list[Delivery]] = {}
-        for d in items:
-            rid = d.payload.get("record_id") or batch.ref(d.payload.get("activity_key", ""))
-            if not rid:
-                batch.fail(d, "The CRM record to write this answer to was not created.", permanent=True)
-                continue
-            by_record.setdefault((native[d.payload["object"]], rid), []).append(d)
+        by_record = self.answers_by_record(items, batch, object_of=native.__getitem__)
         for object_type in ("deals", "tasks"):
             self.update_records(api, batch, object_type, [
                 (rid, ds, {d.payload["field"]: d.payload["value"] for d in ds})

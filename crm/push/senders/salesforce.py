@@ -439,18 +439,10 @@ class SalesforceSender(CrmPushSender):
         self.create_missing(api, batch, items, sobject="ContentVersion", field="PathOnClient",
                             value_of=_transcript_path, record_of=record)
 
-
     def send_field_update(self, api, items, batch):
         """A rep's answers to required CRM fields, merged per record (one record per
         Collections update), 200 records a call."""
-        by_record: dict[tuple[str, str], list[Delivery]] = {}
-        for d in items:
-            rid = d.payload.get("record_id") or batch.ref(d.payload.get("activity_key", ""))
-            if not rid:
-                batch.fail(d, "The CRM record to write this answer to was not created.", permanent=True)
-                continue
-            by_record.setdefault((d.payload["object"], rid), []).append(d)
-        groups = list(by_record.items())
+        groups = list(self.answers_by_record(items, batch).items())
         for chunk in chunks(groups, COLLECTION_MAX):
             records = [{"attributes": {"type": obj}, "id": rid, **{d.payload["field"]: d.payload["value"] for d in ds}}
                        for (obj, rid), ds in chunk]
