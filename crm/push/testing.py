@@ -388,26 +388,57 @@ def kill_twice(monkeypatch, cls, name: str, fake: FakeCrm, *, every: int, when=l
     return kills
 
 
-def drain_through_kills(*, rounds: int = 60, step=None, limit: int = 5000) -> None:
-    """Run the outbox until everything is sent (or ``rounds`` run out), surviving
-    killed workers and jumping the clock ``step`` (default: past every wait)."""
+def _run_outbox(*, rounds: int, start, step, done_statuses: tuple[str, ...], limit: int = 5000) -> None:
+    """Run the worker until every delivery is in ``done_statuses`` (or ``rounds`` run
+    out), jumping the clock ``step`` past the waits, surviving killed workers."""
     import contextlib
-    from datetime import timedelta
 
-    from django.conf import settings
     from django.utils import timezone
 
     from integrations.models import Delivery
     from integrations.outbox import outbox_process
 
-    step = step or timedelta(seconds=settings.OUTBOX_BACKOFF_MAX_SECONDS)
-    now = timezone.now()
+    now = start or timezone.now()
     for _ in range(rounds):
         with contextlib.suppress(Killed):
             outbox_process(limit=limit, now=now)
-        if not Delivery.objects.exclude(status=Delivery.Status.SENT).exists():
+        if not Delivery.objects.exclude(status__in=done_statuses).exists():
             return
         now += step
+
+
+def drain(rounds: int = 40, start=None) -> None:
+    """Run the worker until nothing is due (sent or given up), two hours a round."""
+    from datetime import timedelta
+
+    _run_outbox(rounds=rounds, start=start, step=timedelta(hours=2), done_statuses=("sent", "failed"))
+
+
+def drain_through_kills(*, rounds: int = 60, step=None, limit: int = 5000) -> None:
+    """Run the outbox until everything is sent (or ``rounds`` run out), surviving
+    killed workers and jumping the clock ``step`` (default: past every wait)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    _run_outbox(rounds=rounds, start=None, limit=limit, done_statuses=("sent",),
+                step=step or timedelta(seconds=settings.OUTBOX_BACKOFF_MAX_SECONDS))
+
+
+def matrix(org, **cells) -> None:
+    """Set cells (and ``contacts_for_moments``) of the org's CRM Objects Creation matrix."""
+    from crm.push.services import crm_objects_settings_get
+
+    row = crm_objects_settings_get(org=org)
+    for name, value in cells.items():
+        setattr(row, name, value)
+    row.save()
+
+
+def serve(server, fake: FakeCrm, pattern: str) -> FakeCrm:
+    """``fake`` answers every request to ``server`` whose path matches ``pattern``."""
+    server.expect_request(re.compile(pattern)).respond_with_handler(fake.handle)
+    return fake
 
 
 # --- Data for tests and the bench ----------------------------------------------------------------

@@ -17,6 +17,7 @@ from crm.push.clients import PushHttp
 from crm.push.registry import register
 from crm.push.senders.dynamics import DynamicsSender, record_id
 from crm.push.services import crm_objects_settings_get, engagement_push_prepare
+from crm.push.testing import drain
 from integrations.models import Connection, Delivery
 from integrations.outbox import outbox_process
 
@@ -50,9 +51,7 @@ def rep(org):
 @pytest.fixture
 def fake(crm_server, caplog):
     caplog.set_level(logging.WARNING, logger="werkzeug")
-    fake = testing.FakeDataverse()
-    crm_server.expect_request(re.compile(r"/api/data/.*")).respond_with_handler(fake.handle)
-    return fake
+    return testing.serve(crm_server, testing.FakeDataverse(), r"/api/data/.*")
 
 
 def meeting(org, rep, **kw):
@@ -78,15 +77,6 @@ def operations(body: str):
             ops.append((m.group(1), m.group(2), json.loads(m.group(3))))
         out.append(ops)
     return out
-
-
-def drain(rounds=40, start=None):
-    now = start or timezone.now()
-    for _ in range(rounds):
-        outbox_process(limit=5000, now=now)
-        if not Delivery.objects.exclude(status__in=[S.SENT, S.FAILED]).exists():
-            return
-        now += timedelta(hours=2)
 
 
 def test_one_batch_with_a_change_set_per_object(org, rep, connection, fake):

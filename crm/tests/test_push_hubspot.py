@@ -16,6 +16,7 @@ from crm.push.clients import PushHttp
 from crm.push.registry import register
 from crm.push.senders.hubspot import HubSpotSender
 from crm.push.services import crm_objects_settings_get, engagement_push_prepare
+from crm.push.testing import drain
 from integrations.models import Connection, Delivery
 from integrations.outbox import outbox_process
 
@@ -45,9 +46,7 @@ def rep(org):
 @pytest.fixture
 def fake(crm_server, caplog):
     caplog.set_level(logging.WARNING, logger="werkzeug")
-    fake = testing.FakeHubSpot()
-    crm_server.expect_request(re.compile(r"/crm/.*")).respond_with_handler(fake.handle)
-    return fake
+    return testing.serve(crm_server, testing.FakeHubSpot(), r"/crm/.*")
 
 
 def meeting(org, rep, **kw):
@@ -60,15 +59,6 @@ def meeting(org, rep, **kw):
     MomentFactory(engagement=e, org=org, tracker=Tracker.objects.get_or_create(org=org, name="Budget")[0],
                   at_seconds=5, text="What is the budget?", speaker="Willy Wonka")
     return e
-
-
-def drain(rounds=40, start=None):
-    now = start or timezone.now()
-    for _ in range(rounds):
-        outbox_process(limit=5000, now=now)
-        if not Delivery.objects.exclude(status__in=[S.SENT, S.FAILED]).exists():
-            return
-        now += timedelta(hours=2)
 
 
 def ms(dt):

@@ -3,7 +3,6 @@ wire to HubSpot and Dataverse (Salesforce has the same in test_push_salesforce.p
 the admin's matrix decides which objects the CRM's local server ends up holding."""
 
 import logging
-import re
 from datetime import timedelta
 
 import pytest
@@ -17,7 +16,6 @@ from crm.push.models import CELLS
 from crm.push.registry import register
 from crm.push.services import crm_objects_settings_get, engagement_push_prepare
 from integrations.models import Connection, Delivery
-from integrations.outbox import outbox_process
 
 pytestmark = pytest.mark.django_db
 OPP, ACCOUNT = "6f0e0000-0000-0000-0000-0000000000a1", "6f0e0000-0000-0000-0000-0000000000b1"
@@ -68,8 +66,7 @@ def _push(settings, monkeypatch):
 def crm(request, org, crm_server, caplog):
     caplog.set_level(logging.WARNING, logger="werkzeug")
     spec = CRMS[request.param]
-    fake = spec["fake"]()
-    crm_server.expect_request(re.compile(spec["path"])).respond_with_handler(fake.handle)
+    fake = testing.serve(crm_server, spec["fake"](), spec["path"])
     Connection.objects.create(org=org, provider=request.param, status="ok",
                               config=spec["config"](crm_server.url_for("").rstrip("/")),
                               secrets={"access_token": "token"})
@@ -100,12 +97,7 @@ def only(org, *cells, **flags):
 
 
 def drain():
-    now = timezone.now()
-    for _ in range(20):
-        outbox_process(limit=5000, now=now)
-        if not Delivery.objects.exclude(status__in=["sent", "failed"]).exists():
-            break
-        now += timedelta(hours=2)
+    testing.drain(rounds=20)
     assert not Delivery.objects.exclude(status="sent").values_list("kind", "last_error").exists()
 
 

@@ -13,6 +13,7 @@ from crm.push.services import (
     engagement_push_prepare,
     push_exclusion_reason,
 )
+from crm.push.testing import matrix
 from integrations.models import Connection, Delivery
 
 pytestmark = pytest.mark.django_db
@@ -40,14 +41,6 @@ def meeting(org, rep, kind=Engagement.Kind.RECORDING, **kw):
     MomentFactory(engagement=e, org=org, tracker=Tracker.objects.get_or_create(org=org, name="Budget")[0],
                   at_seconds=5)
     return e
-
-
-def matrix(org, **cells):
-    row = crm_objects_settings_get(org=org)
-    for name, value in cells.items():
-        setattr(row, name, value)
-    row.save()
-    return row
 
 
 def kinds(deliveries):

@@ -2,7 +2,6 @@
 the console with the CRM's values, and the answers reach the CRM record."""
 
 import logging
-import re
 from datetime import timedelta
 
 import pytest
@@ -48,9 +47,7 @@ def fields(org):
 @pytest.fixture
 def fake(crm_server, caplog):
     caplog.set_level(logging.WARNING, logger="werkzeug")
-    fake = testing.FakeSalesforce()
-    crm_server.expect_request(re.compile(r"/services/data/.*")).respond_with_handler(fake.handle)
-    return fake
+    return testing.serve(crm_server, testing.FakeSalesforce(), r"/services/data/.*")
 
 
 def meeting(org, owner):
@@ -120,8 +117,7 @@ def test_dynamics_gets_the_option_value_of_the_label_the_rep_picked(client, org,
     caplog.set_level(logging.WARNING, logger="werkzeug")
     Connection.objects.create(org=org, provider="dynamics", status="ok",
                               config={"org_url": crm_server.url_for("").rstrip("/")}, secrets={"access_token": "t"})
-    fake = testing.FakeDataverse()
-    crm_server.expect_request(re.compile(r"/api/data/.*")).respond_with_handler(fake.handle)
+    fake = testing.serve(crm_server, testing.FakeDataverse(), r"/api/data/.*")
     field = CrmField.objects.create(
         org=org, provider="dynamics", object_name="Opportunity", api_name="new_outcome", label="Outcome",
         field_type="Picklist", picklist_values=["Lost", "Won back"], picklist_codes={"Lost": 100000000,

@@ -3,7 +3,6 @@ server: the exact requests, Task vs Event, every matrix row, exactly-once retrie
 rate limits and the daily allowance, and the 20 % fault run."""
 
 import logging
-import re
 from datetime import timedelta
 
 import pytest
@@ -16,7 +15,8 @@ from crm.push.clients import PushHttp
 from crm.push.models import CrmPushState
 from crm.push.registry import register
 from crm.push.senders.salesforce import SalesforceSender
-from crm.push.services import crm_objects_settings_get, engagement_push_prepare
+from crm.push.services import engagement_push_prepare
+from crm.push.testing import drain, matrix
 from crm.tests.conftest import requests_to
 from integrations.models import Connection, Delivery
 from integrations.outbox import outbox_process
@@ -49,9 +49,7 @@ def rep(org):
 @pytest.fixture
 def fake(crm_server, caplog):
     caplog.set_level(logging.WARNING, logger="werkzeug")
-    fake = testing.FakeSalesforce()
-    crm_server.expect_request(re.compile(r"/services/data/.*")).respond_with_handler(fake.handle)
-    return fake
+    return testing.serve(crm_server, testing.FakeSalesforce(), r"/services/data/.*")
 
 
 def meeting(org, rep, **kw):
@@ -65,23 +63,6 @@ def meeting(org, rep, **kw):
     MomentFactory(engagement=e, org=org, tracker=Tracker.objects.get_or_create(org=org, name="Budget")[0],
                   at_seconds=5, text="What is the budget?", speaker="Willy Wonka")
     return e
-
-
-def matrix(org, **cells):
-    row = crm_objects_settings_get(org=org)
-    for name, value in cells.items():
-        setattr(row, name, value)
-    row.save()
-
-
-def drain(rounds=40, start=None):
-    """Run the worker until nothing is due, jumping the clock past every wait."""
-    now = start or timezone.now()
-    for _ in range(rounds):
-        outbox_process(limit=5000, now=now)
-        if not Delivery.objects.exclude(status__in=[S.SENT, S.FAILED]).exists():
-            return
-        now += timedelta(hours=2)
 
 
 def test_exact_requests_for_a_recording_with_the_seed_defaults(org, rep, connection, crm_server):
