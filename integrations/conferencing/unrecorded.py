@@ -135,7 +135,6 @@ def _unrecorded_new(org: Organization, copies: list[CalendarEvent], key: str
     when only colleagues (and rooms) were there."""
     chosen = _owner_copy(copies)
     owner = chosen.calendar.user
-    people = _people(chosen)
     colleagues = {c.calendar.user.email.lower() for c in copies}
 
     def flags(email: str) -> dict[str, bool]:
@@ -143,7 +142,8 @@ def _unrecorded_new(org: Organization, copies: list[CalendarEvent], key: str
         f["is_internal"] = f["is_internal"] or email in colleagues
         return f
 
-    if all(flags(p["email"])["is_internal"] for p in people):
+    people = [(p, flags(p["email"])) for p in _people(chosen)]  # each person with their flags, once
+    if all(f["is_internal"] for _, f in people):
         return None
     engagement = Engagement(
         org=org, kind=Engagement.Kind.UNRECORDED_MEETING, source=SOURCE, external_id=key,
@@ -152,9 +152,8 @@ def _unrecorded_new(org: Organization, copies: list[CalendarEvent], key: str
         recording_disabled=any(c.recording_disabled for c in copies))
     return engagement, [
         Participant(org=org, email=p["email"][:254],
-                    name=(owner.full_name if p["email"] == owner.email.lower() else p["name"])[:200],
-                    **flags(p["email"]))
-        for p in people]
+                    name=(owner.full_name if p["email"] == owner.email.lower() else p["name"])[:200], **f)
+        for p, f in people]
 
 
 def _org_pass(org: Organization, events: list[CalendarEvent], now: datetime) -> dict[str, int]:
