@@ -354,22 +354,31 @@ NOTHING_ASKED = "CRM Objects Creation creates nothing for {column} engagements."
 NO_CRM = "No CRM is connected."
 
 
+def engagement_deliveries(*, engagement: Engagement) -> list[Delivery]:
+    """The engagement's CRM objects, and the shared contacts and account made for it
+    (one row per email/domain, named in its objects' payloads) first."""
+    fields = ("kind", "target", "status", "remote_id", "last_error", "attempts", "next_attempt_at", "sent_at",
+              "payload")
+    own = list(engagement.deliveries.order_by("id").only(*fields))
+    shared = {k for d in own for k in [*(d.payload.get("contact_keys") or []), d.payload.get("account_key")] if k}
+    if not shared:
+        return own
+    return list(Delivery.objects.for_org(engagement.org).filter(idempotency_key__in=shared)
+                .order_by("kind", "id").only(*fields)) + own
+
+
+def _delivery_label(d: Delivery) -> str:
+    if d.kind in ("contact", "account"):
+        return f"{d.kind.title()} {d.payload.get('email') or d.payload.get('domain', '')}"
+    return KIND_LABELS.get(d.kind, d.kind)
+
+
 def engagement_push_status(*, engagement: Engagement) -> dict[str, Any]:
     """The CRM objects of one engagement and where each stands, or why none were
     made — so an admin (or support) can answer "why isn't this call in Salesforce?"."""
-    fields = ("kind", "target", "status", "remote_id", "last_error", "attempts", "next_attempt_at", "sent_at",
-              "payload")
-    deliveries = list(engagement.deliveries.order_by("id").only(*fields))
-    # The contacts and account made for it are shared rows (one per email/domain).
-    shared = {k for d in deliveries for k in [*(d.payload.get("contact_keys") or []), d.payload.get("account_key")]
-              if k}
-    if shared:
-        deliveries = list(Delivery.objects.for_org(engagement.org).filter(idempotency_key__in=shared)
-                          .order_by("kind", "id").only(*fields)) + deliveries
+    deliveries = engagement_deliveries(engagement=engagement)
     for d in deliveries:
-        d.label = KIND_LABELS.get(d.kind, d.kind)
-        if d.kind in ("contact", "account"):
-            d.label = f"{d.kind.title()} {d.payload.get('email') or d.payload.get('domain', '')}"
+        d.label = _delivery_label(d)
     reason = ""
     if not deliveries:
         connection = crm_connection_for_push(org=engagement.org)
@@ -394,7 +403,7 @@ def engagement_push_again(*, engagement: Engagement, actor: User | None) -> int:
     attempts. Audited. Returns how many."""
     from integrations.outbox import delivery_retry_now
 
-    ids = [d.id for d in engagement_push_status(engagement=engagement)["deliveries"]]
+    ids = [d.id for d in engagement_deliveries(engagement=engagement)]
     with transaction.atomic():
         count = delivery_retry_now(deliveries=Delivery.objects.for_org(engagement.org).filter(id__in=ids))
         if count:
