@@ -2,9 +2,9 @@ import os
 
 import pytest
 
-from chorus.tests.factories import OrganizationFactory, UserFactory, role
+from testutils.factories import OrganizationFactory, UserFactory, role
 
-pytest_plugins = ["chorus.tests.servers"]
+pytest_plugins = ["testutils.servers", "testutils.saml_idp"]
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def _browser():
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
-    from chorus.tests.browser import CHROMIUM, CHROMIUM_ARGS
+    from testutils.browser import CHROMIUM, CHROMIUM_ARGS
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)

@@ -6,9 +6,13 @@ import ipaddress
 import socket
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
 
+import requests
+
 DEFAULT_TIMEOUT = (5, 30)  # connect, read (seconds)
+USER_AGENT = "Chorus-Integrations/1.0"
 
 
 def ca_bundle() -> str | bool:
@@ -17,6 +21,40 @@ def ca_bundle() -> str | bool:
     from django.conf import settings
 
     return getattr(settings, "REQUESTS_CA_BUNDLE", None) or True
+
+
+class HttpSession(requests.Session):
+    """The one requests session every third-party client goes through: a default
+    timeout on every call, the CA bundle from settings, Chorus's user agent, and the
+    last response kept so callers can read rate-limit headers that a client
+    library's exceptions do not carry. Build it with :func:`http_session`.
+
+    No automatic retries: a write whose answer was lost has an unknown outcome, and
+    only the caller knows how to look it up before sending it again."""
+
+    timeout: Any = DEFAULT_TIMEOUT
+
+    def __init__(self, *, timeout: Any = None, access_token: str = "", user_agent: str = USER_AGENT):
+        super().__init__()
+        self.verify = ca_bundle()
+        if timeout is not None:
+            self.timeout = timeout
+        self.headers["User-Agent"] = user_agent
+        if access_token:
+            self.headers["Authorization"] = f"Bearer {access_token}"
+        self.last_response: requests.Response | None = None
+
+    def request(self, method, url, *args, **kwargs):
+        kwargs.setdefault("timeout", self.timeout)
+        self.last_response = None
+        response = super().request(method, url, *args, **kwargs)
+        self.last_response = response
+        return response
+
+
+def http_session(*, timeout: Any = None, access_token: str = "", user_agent: str = USER_AGENT) -> HttpSession:
+    """A new :class:`HttpSession` (timeouts, CA bundle, user agent, optional bearer token)."""
+    return HttpSession(timeout=timeout, access_token=access_token, user_agent=user_agent)
 
 
 def parse_retry_after(value: str | None, *, default: float = 60.0, now: datetime | None = None) -> float:

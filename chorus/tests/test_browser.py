@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from chorus.models import Organization, PersonalApiToken, Role
-from chorus.tests.browser import login, screenshot
-from chorus.tests.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory, role
+from testutils.browser import login, screenshot
+from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory, role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct horse battery staple"

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 
 from chorus import services
 from chorus.models import AuditEvent, Organization, PersonalApiToken, Role, User
-from chorus.tests.factories import UserFactory, role
+from testutils.factories import UserFactory, role
 
 
 def test_organization_create_is_idempotent_and_makes_the_six_builtin_roles(db):

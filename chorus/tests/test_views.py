@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from chorus import services
 from chorus.models import AuditEvent, Organization, PersonalApiToken, Role
-from chorus.tests.factories import (
+from testutils.factories import (
     EngagementFactory,
     MomentFactory,
     ParticipantFactory,

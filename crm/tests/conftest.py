@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from chorus.tests.servers import https_server
+from testutils.servers import https_server
 from crm.providers import base as crm_base
 from crm.providers import salesforce as sf_provider
 from integrations import registry

@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from chorus.tests.browser import login, screenshot
-from chorus.tests.factories import EngagementFactory, UserFactory, role
+from testutils.browser import login, screenshot
+from testutils.factories import EngagementFactory, UserFactory, role
 from crm.models import AccountMatch, CrmAccount, CrmField
 from crm.tests.test_salesforce import API, describe, expect_org
 from integrations.models import Connection

@@ -216,7 +216,7 @@ def test_expired_refresh_token_asks_to_reconnect(org, dyn_connection, crm_server
 
 
 def test_sign_in_with_microsoft_matches_the_tenant_and_email(client, org, crm_server):
-    from chorus.tests.factories import UserFactory
+    from testutils.factories import UserFactory
 
     expect_authority(crm_server)
     Connection.objects.create(org=org, provider="dynamics", status="ok",

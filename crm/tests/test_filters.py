@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from chorus.tests.factories import EngagementFactory, MomentFactory
+from testutils.factories import EngagementFactory, MomentFactory
 from crm.models import AccountMatch, CrmAccount, CrmField, CrmOpportunity
 
 

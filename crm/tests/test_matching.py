@@ -7,7 +7,7 @@ import pytest
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
-from chorus.tests.factories import EngagementFactory, ParticipantFactory
+from testutils.factories import EngagementFactory, ParticipantFactory
 from crm import matching
 from crm.models import AccountDomain, AccountMatch, CrmAccount, CrmContact, CrmOpportunity
 from integrations.models import Connection, ConnectionStatus

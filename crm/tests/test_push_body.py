@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from chorus.tests.factories import EngagementFactory, MomentFactory, ParticipantFactory, TrackerFactory
+from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, TrackerFactory
 from crm.push.body import ActivityContent, Attendee, activity_body, activity_subject, content_for
 
 FIXTURES = Path(__file__).parent / "fixtures" / "push"

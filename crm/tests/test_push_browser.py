@@ -4,8 +4,8 @@ screenshots, click by click, and it persists."""
 import pytest
 from playwright.sync_api import expect
 
-from chorus.tests.browser import SCREENSHOTS, login, screenshot
-from chorus.tests.factories import UserFactory, role
+from testutils.browser import SCREENSHOTS, login, screenshot
+from testutils.factories import UserFactory, role
 from crm.push.models import CELLS, CrmObjectsSettings
 from crm.push.registry import register
 from integrations.models import Connection
@@ -19,7 +19,7 @@ SEED = {"event_email", "task_recording", "tracker_email", "custom_object_recordi
 @pytest.fixture(autouse=True)
 def _push(settings):
     register()
-    settings.ROOT_URLCONF = "crm.push.testing_urls"
+    settings.ROOT_URLCONF = "testutils.crm_fakes_urls"
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_admin_sets_the_matrix_as_in_the_seed(page, live_server, admin, org):
 
 
 def test_rep_fills_in_required_crm_fields_after_a_call(page, live_server, admin, org):
-    from chorus.tests.factories import EngagementFactory, ParticipantFactory
+    from testutils.factories import EngagementFactory, ParticipantFactory
     from crm.models import CrmField
     from crm.push.models import CrmFieldRequest, RequiredCrmField
     from crm.push.services import engagement_push_prepare

@@ -10,13 +10,13 @@ import pytest
 from django.utils import timezone
 
 from chorus.models import Engagement, Moment, Tracker
-from chorus.tests.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
-from crm.push import testing
+from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
+from testutils import crm_fakes as testing
 from crm.push.clients import PushHttp
 from crm.push.registry import register
 from crm.push.senders.hubspot import HubSpotSender
 from crm.push.services import crm_objects_settings_get, engagement_push_prepare
-from crm.push.testing import drain
+from testutils.crm_fakes import drain
 from integrations.models import Connection, Delivery
 from integrations.outbox import outbox_process
 

@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from chorus.models import Engagement, Tracker
-from chorus.tests.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
-from crm.push import testing
+from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
+from testutils import crm_fakes as testing
 from crm.push.clients import PushHttp
 from crm.push.models import CELLS
 from crm.push.registry import register

@@ -3,7 +3,7 @@
 import pytest
 
 from chorus.models import Engagement, Tracker
-from chorus.tests.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
+from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
 from crm.models import CrmContact
 from crm.push.services import (
     BLOCKLISTED,
@@ -13,7 +13,7 @@ from crm.push.services import (
     engagement_push_prepare,
     push_exclusion_reason,
 )
-from crm.push.testing import matrix
+from testutils.crm_fakes import matrix
 from integrations.models import Connection, Delivery
 
 pytestmark = pytest.mark.django_db

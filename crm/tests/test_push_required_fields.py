@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from chorus.models import AuditEvent, Tracker
-from chorus.tests.factories import EngagementFactory, MomentFactory, ParticipantFactory
+from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory
 from crm.models import CrmField
-from crm.push import testing
+from testutils import crm_fakes as testing
 from crm.push.models import CrmFieldRequest, RequiredCrmField
 from crm.push.registry import register
 from crm.push.services import engagement_push_prepare
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _push(settings):
     register()
-    settings.ROOT_URLCONF = "crm.push.testing_urls"
+    settings.ROOT_URLCONF = "testutils.crm_fakes_urls"
 
 
 @pytest.fixture

@@ -9,14 +9,14 @@ import pytest
 from django.utils import timezone
 
 from chorus.models import Engagement, Tracker
-from chorus.tests.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
-from crm.push import testing
+from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
+from testutils import crm_fakes as testing
 from crm.push.clients import PushHttp
 from crm.push.models import CrmPushState
 from crm.push.registry import register
 from crm.push.senders.salesforce import SalesforceSender
 from crm.push.services import engagement_push_prepare
-from crm.push.testing import drain, matrix
+from testutils.crm_fakes import drain, matrix
 from crm.tests.conftest import requests_to
 from integrations.models import Connection, Delivery
 from integrations.outbox import outbox_process

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from chorus.models import Engagement
-from crm.push import testing
+from testutils import crm_fakes as testing
 from crm.push.senders import salesforce as sf_sender
 from crm.push.senders.salesforce import SalesforceSender
 from crm.push.services import engagement_push_prepare

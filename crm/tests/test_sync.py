@@ -116,7 +116,7 @@ def test_periodic_schedule_queues_connected_crms(org, other_org, django_capture_
 
 
 def test_sync_rematches_calls_made_before_the_account_existed(org, monkeypatch):
-    from chorus.tests.factories import EngagementFactory, ParticipantFactory
+    from testutils.factories import EngagementFactory, ParticipantFactory
     from crm.models import AccountMatch
 
     engagement = EngagementFactory(org=org)

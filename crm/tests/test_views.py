@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chorus.models import AuditEvent
-from chorus.tests.factories import UserFactory, role
+from testutils.factories import UserFactory, role
 from crm import services
 from crm.models import CrmField, CrmSyncCursor
 from crm.tests.conftest import query_of

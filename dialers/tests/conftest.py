@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from pytest_httpserver import HTTPServer
 
-from chorus.tests.factories import UserFactory, role
-from chorus.tests.servers import https_server
+from testutils.factories import UserFactory, role
+from testutils.servers import https_server
 from integrations.models import Connection, ConnectionStatus
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -21,7 +21,6 @@ def _dialer_settings(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.DIALER_MEDIA_ALLOW_PRIVATE_HOSTS = True
     settings.DIALER_MEDIA_TIMEOUT = (2, 1)
-    settings.ROOT_URLCONF = "dialers.tests.urls"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 

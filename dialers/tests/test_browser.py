@@ -11,8 +11,8 @@ from django.db import connection as db_connection
 from playwright.sync_api import expect
 
 from chorus.models import Organization
-from chorus.tests.browser import SCREENSHOTS, login, screenshot
-from chorus.tests.factories import UserFactory, role
+from testutils.browser import SCREENSHOTS, login, screenshot
+from testutils.factories import UserFactory, role
 from crm.models import CrmField
 from dialers import services
 from dialers.importers.base import CallRecord, Stored

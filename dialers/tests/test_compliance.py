@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from chorus.models import AuditEvent, Engagement, Organization, Participant, Role
-from chorus.tests.factories import UserFactory
+from testutils.factories import UserFactory
 from dialers import services
 from dialers.importers.base import CallRecord
 from dialers.models import ComplianceSettings, DialerCall, MediaStatus

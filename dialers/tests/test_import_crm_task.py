@@ -18,7 +18,7 @@ from dialers.importers.base import DialerImportError
 from dialers.importers.crm_task import SalesforceCallTasks
 from dialers.models import DialerCall, MediaStatus
 from dialers.tests.conftest import NOW
-from dialers.tests.fakes import FakeMedia, FakeSalesforce, task
+from testutils.dialer_fakes import FakeMedia, FakeSalesforce, task
 from integrations.models import Connection, ConnectionStatus
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from dialers import services
 from dialers.importers import dialer_api
 from dialers.models import DialerCall
 from dialers.tests.conftest import NOW
-from dialers.tests.fakes import FakeMedia
+from testutils.dialer_fakes import FakeMedia
 from integrations.models import Connection, ConnectionStatus
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from chorus.models import Engagement
 from crm.models import CrmContact
 from dialers import services
 from dialers.tests.conftest import NOW
-from dialers.tests.fakes import FakeMedia
+from testutils.dialer_fakes import FakeMedia
 from integrations.models import Connection, ConnectionStatus
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from dialers.importers.base import MediaError
 from dialers.importers.s3_bucket import S3BucketImporter, parse_bucket_link
 from dialers.models import DialerCall, MediaStatus
 from dialers.tests.conftest import NOW
-from dialers.tests.fakes import FakeSalesforce, task
+from testutils.dialer_fakes import FakeSalesforce, task
 from integrations.models import Connection, ConnectionStatus
 
 pytestmark = pytest.mark.django_db

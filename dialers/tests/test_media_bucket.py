@@ -14,7 +14,7 @@ from werkzeug import Response
 from chorus.models import Engagement
 from dialers import services
 from dialers.tests.conftest import NOW
-from dialers.tests.fakes import FakeMedia
+from testutils.dialer_fakes import FakeMedia
 from dialers.tests.test_import_dialer_api import aircall  # noqa: F401  (fixture)
 from integrations.models import Connection, ConnectionStatus
 from integrations.storage.models import RecordingFile

@@ -161,7 +161,7 @@ def test_reps_and_other_orgs_are_refused(rep_client, client, org, other_org, sf)
     conn = Connection.objects.create(org=org, provider="outreach", config={"crm_field": "Call_Recording__c"})
     assert rep_client.get(reverse("dialer-add")).status_code == 403
     assert rep_client.post(reverse("dialer-disconnect", args=[conn.pk])).status_code == 403
-    from chorus.tests.factories import UserFactory, role
+    from testutils.factories import UserFactory, role
 
     other_admin = UserFactory(org=other_org, role=role(other_org, "Admin"))
     client.force_login(other_admin)

@@ -14,7 +14,7 @@ from dialers import services
 from dialers.importers.zoom_phone import ZoomPhoneImporter
 from dialers.models import DialerCall, MediaStatus
 from dialers.tests.conftest import NOW
-from dialers.tests.fakes import FakeMedia
+from testutils.dialer_fakes import FakeMedia
 from integrations.models import Connection
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from django.db import close_old_connections
 from django.utils import timezone
 
-from chorus.tests.factories import EngagementFactory, OrganizationFactory
+from testutils.factories import EngagementFactory, OrganizationFactory
 from integrations import outbox
 from integrations.models import Delivery
 from integrations.registry import SENDERS, RateLimited, SendResult
@@ -177,7 +177,7 @@ def test_retry_now_resets_failed_rows(org, sender):
 
 
 def test_admin_retry_now_action(org, sender, client, django_capture_on_commit_callbacks):
-    from chorus.tests.factories import UserFactory
+    from testutils.factories import UserFactory
 
     sender.result = lambda d: SendResult(d.id, ok=False, permanent=True, error="bad")
     (d,) = enqueue(org, 1)

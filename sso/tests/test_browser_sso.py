@@ -14,13 +14,12 @@ from playwright.sync_api import expect
 from werkzeug import Response
 
 from chorus.models import Organization
-from chorus.tests.browser import login, screenshot
-from chorus.tests.factories import UserFactory, role
+from testutils.browser import login, screenshot
+from testutils.factories import UserFactory, role
 from sso.models import SamlConfig
 from sso.tokens import scim_token_authenticate
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-pytest_plugins = ["sso.saml_testing"]
 
 PASSWORD = "correct horse battery staple"
 OKTA = "http://www.okta.com/exkBrowserAcme"

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
 
-from chorus.tests.factories import UserFactory
+from testutils.factories import UserFactory
 from sso import saml
 from sso.models import SamlConfig, UsedAssertion
 
@@ -21,7 +21,6 @@ AZURE = f"https://sts.windows.net/{AZURE_TENANT}/"
 JUMPCLOUD = "jumpcloud-acme"
 CLAIMS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
 
-pytest_plugins = ["sso.saml_testing"]
 
 
 def b64(text: str) -> str:

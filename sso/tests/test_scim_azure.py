@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from chorus.models import Team, User
-from chorus.tests.factories import UserFactory
+from testutils.factories import UserFactory
 from sso.tests.conftest import load_fixture
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@
 import pytest
 
 from chorus.models import Team, User
-from chorus.tests.factories import UserFactory
+from testutils.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.test import Client
 
 from chorus import services
 from chorus.models import Team, User
-from chorus.tests.factories import UserFactory
+from testutils.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

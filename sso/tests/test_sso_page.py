@@ -13,7 +13,6 @@ from sso.tokens import scim_token_authenticate, scim_token_create
 URL = "/settings/sso/"
 TENANT = "738b610e-619f-4e65-89b0-47b1acf3f9aa"
 
-pytest_plugins = ["sso.saml_testing"]
 
 
 def saml_form(**overrides):
@@ -210,7 +209,7 @@ def test_turn_provisioning_off(admin_client, scim_on):
 @pytest.fixture
 def metadata_server(settings, tls_ca, tls_ca_file):
     """An identity provider's HTTPS metadata endpoint, local (real addresses must be public)."""
-    from chorus.tests.servers import https_server
+    from testutils.servers import https_server
 
     settings.SAML_METADATA_ALLOW_PRIVATE, settings.REQUESTS_CA_BUNDLE = True, tls_ca_file
     server = https_server(tls_ca)

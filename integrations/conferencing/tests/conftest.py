@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from chorus.models import Organization
-from chorus.tests.factories import UserFactory
+from testutils.factories import UserFactory
 from integrations.conferencing import zoom
 from integrations.models import Connection
 from integrations.storage.tests.conftest import s3, s3_bucket  # noqa: F401  (fixtures)

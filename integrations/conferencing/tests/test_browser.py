@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 from werkzeug import Response
 
 from chorus.models import Organization
-from chorus.tests.browser import login, screenshot
-from chorus.tests.factories import UserFactory, role
+from testutils.browser import login, screenshot
+from testutils.factories import UserFactory, role
 from integrations.models import Connection
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

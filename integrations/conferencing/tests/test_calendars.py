@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from chorus.tests.factories import UserFactory
+from testutils.factories import UserFactory
 from integrations.conferencing import calendars, ics
 from integrations.conferencing.models import Calendar, CalendarEvent
 

@@ -8,7 +8,7 @@ from django.db import connection as db
 from django.urls import reverse
 
 from chorus.models import AuditEvent, Organization
-from chorus.tests.factories import UserFactory, role
+from testutils.factories import UserFactory, role
 from integrations.conferencing import services
 from integrations.models import Connection
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chorus.models import AuditEvent, Engagement
-from chorus.tests.factories import EngagementFactory, ParticipantFactory, UserFactory
+from testutils.factories import EngagementFactory, ParticipantFactory, UserFactory
 from crm.push.services import crm_objects_settings_get
 from integrations.conferencing import calendars
 from integrations.conferencing.models import Calendar, CalendarEvent

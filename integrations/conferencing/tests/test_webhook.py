@@ -12,7 +12,7 @@ from django.core import mail
 from werkzeug import Response
 
 from chorus.models import Engagement
-from chorus.tests.factories import UserFactory
+from testutils.factories import UserFactory
 from integrations.conferencing.models import ZoomEvent
 from integrations.conferencing.tests.conftest import SECRET, load
 from integrations.models import Connection

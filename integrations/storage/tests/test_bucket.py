@@ -8,7 +8,7 @@ from django.db import connection as db
 from django.urls import reverse
 
 from chorus.models import AuditEvent, Organization
-from chorus.tests.factories import EngagementFactory
+from testutils.factories import EngagementFactory
 from integrations.models import Connection
 from integrations.storage import services
 from integrations.storage.models import RecordingFile

@@ -1,7 +1,7 @@
 """Test support, not used at run time: a real SAML identity provider (pysaml2's
 ``Server`` with keys and certificates made with ``cryptography``) issuing Responses
 signed by xmlsec1 and shaped like Okta's, Azure's or JumpCloud's, plus pytest
-fixtures. Test modules load it with ``pytest_plugins = ["sso.saml_testing"]``."""
+fixtures. Test modules load it with ``pytest_plugins = ["testutils.saml_idp"]``."""
 
 from __future__ import annotations
 
