@@ -80,11 +80,11 @@ def run(provider: str, n: int, m: int, server, faults: float) -> dict:
     from django.db import connection
 
     from chorus.models import Engagement, Organization, User
-    from testutils import crm_fakes as testing
     from crm.push.models import CrmFieldRequest
     from crm.push.services import engagement_push_prepare, engagements_push_prepare
     from integrations.models import Connection, Delivery
     from integrations.outbox import outbox_process
+    from testutils import crm_fakes as testing
 
     fake = {"salesforce": testing.FakeSalesforce, "hubspot": testing.FakeHubSpot,
             "dynamics": testing.FakeDataverse}[provider](faults=faults)

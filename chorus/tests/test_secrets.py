@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from chorus.secrets import MASK, Secret, mask
-from testutils.factories import UserFactory, role
 from integrations.models import Connection
+from testutils.factories import UserFactory, role
 
 CANARY = "canary-7f3a9c1e5b2d4f60-sekret"
 

@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from testutils.servers import https_server
 from crm.providers import base as crm_base
 from crm.providers import salesforce as sf_provider
 from integrations import registry
+from testutils.servers import https_server
 
 
 @pytest.fixture(scope="session")

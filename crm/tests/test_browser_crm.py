@@ -13,11 +13,11 @@ from playwright.sync_api import expect
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from testutils.browser import login, screenshot
-from testutils.factories import EngagementFactory, UserFactory, role
 from crm.models import AccountMatch, CrmAccount, CrmField
 from crm.tests.test_salesforce import API, describe, expect_org
 from integrations.models import Connection
+from testutils.browser import login, screenshot
+from testutils.factories import EngagementFactory, UserFactory, role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("only_crm_sections")]

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from testutils.factories import EngagementFactory, MomentFactory
 from crm.models import AccountMatch, CrmAccount, CrmField, CrmOpportunity
+from testutils.factories import EngagementFactory, MomentFactory
 
 
 def account(org, name, **custom):

@@ -7,10 +7,10 @@ import pytest
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
-from testutils.factories import EngagementFactory, ParticipantFactory
 from crm import matching
 from crm.models import AccountDomain, AccountMatch, CrmAccount, CrmContact, CrmOpportunity
 from integrations.models import Connection, ConnectionStatus
+from testutils.factories import EngagementFactory, ParticipantFactory
 
 CALL_AT = datetime(2026, 11, 1, 15, 0, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, TrackerFactory
 from crm.push.body import ActivityContent, Attendee, activity_body, activity_subject, content_for
+from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, TrackerFactory
 
 FIXTURES = Path(__file__).parent / "fixtures" / "push"
 URL = "https://chorus.ai/meeting/3810048?call=CD2590C3E9CE4885ADE9C6D213C44870123"

@@ -4,11 +4,11 @@ screenshots, click by click, and it persists."""
 import pytest
 from playwright.sync_api import expect
 
-from testutils.browser import SCREENSHOTS, login, screenshot
-from testutils.factories import UserFactory, role
 from crm.push.models import CELLS, CrmObjectsSettings
 from crm.push.registry import register
 from integrations.models import Connection
+from testutils.browser import SCREENSHOTS, login, screenshot
+from testutils.factories import UserFactory, role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct horse battery staple"
@@ -90,10 +90,10 @@ def test_admin_sets_the_matrix_as_in_the_seed(page, live_server, admin, org):
 
 
 def test_rep_fills_in_required_crm_fields_after_a_call(page, live_server, admin, org):
-    from testutils.factories import EngagementFactory, ParticipantFactory
     from crm.models import CrmField
     from crm.push.models import CrmFieldRequest, RequiredCrmField
     from crm.push.services import engagement_push_prepare
+    from testutils.factories import EngagementFactory, ParticipantFactory
 
     rep = UserFactory(org=org, email="rey@acme.example", first_name="Rey", last_name="Rep", password=PASSWORD)
     outcome = CrmField.objects.create(org=org, provider="salesforce", object_name="Task", api_name="Call_Outcome__c",

@@ -10,15 +10,15 @@ import pytest
 from django.utils import timezone
 
 from chorus.models import Engagement, Moment, Tracker
-from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
-from testutils import crm_fakes as testing
 from crm.push.clients import PushHttp
 from crm.push.registry import register
 from crm.push.senders.hubspot import HubSpotSender
 from crm.push.services import crm_objects_settings_get, engagement_push_prepare
-from testutils.crm_fakes import drain
 from integrations.models import Connection, Delivery
 from integrations.outbox import outbox_process
+from testutils import crm_fakes as testing
+from testutils.crm_fakes import drain
+from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 S = Delivery.Status

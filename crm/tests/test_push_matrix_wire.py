@@ -9,13 +9,13 @@ import pytest
 from django.utils import timezone
 
 from chorus.models import Engagement, Tracker
-from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
-from testutils import crm_fakes as testing
 from crm.push.clients import PushHttp
 from crm.push.models import CELLS
 from crm.push.registry import register
 from crm.push.services import crm_objects_settings_get, engagement_push_prepare
 from integrations.models import Connection, Delivery
+from testutils import crm_fakes as testing
+from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 OPP, ACCOUNT = "6f0e0000-0000-0000-0000-0000000000a1", "6f0e0000-0000-0000-0000-0000000000b1"

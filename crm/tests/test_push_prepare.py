@@ -3,7 +3,6 @@
 import pytest
 
 from chorus.models import Engagement, Tracker
-from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
 from crm.models import CrmContact
 from crm.push.services import (
     BLOCKLISTED,
@@ -13,8 +12,9 @@ from crm.push.services import (
     engagement_push_prepare,
     push_exclusion_reason,
 )
-from testutils.crm_fakes import matrix
 from integrations.models import Connection, Delivery
+from testutils.crm_fakes import matrix
+from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

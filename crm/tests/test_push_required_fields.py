@@ -8,14 +8,14 @@ import pytest
 from django.utils import timezone
 
 from chorus.models import AuditEvent, Tracker
-from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory
 from crm.models import CrmField
-from testutils import crm_fakes as testing
 from crm.push.models import CrmFieldRequest, RequiredCrmField
 from crm.push.registry import register
 from crm.push.services import engagement_push_prepare
 from integrations.models import Connection, Delivery
 from integrations.outbox import outbox_process
+from testutils import crm_fakes as testing
+from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -9,17 +9,17 @@ import pytest
 from django.utils import timezone
 
 from chorus.models import Engagement, Tracker
-from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
-from testutils import crm_fakes as testing
 from crm.push.clients import PushHttp
 from crm.push.models import CrmPushState
 from crm.push.registry import register
 from crm.push.senders.salesforce import SalesforceSender
 from crm.push.services import engagement_push_prepare
-from testutils.crm_fakes import drain, matrix
 from crm.tests.conftest import requests_to
 from integrations.models import Connection, Delivery
 from integrations.outbox import outbox_process
+from testutils import crm_fakes as testing
+from testutils.crm_fakes import drain, matrix
+from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 API = "/services/data/v59.0/"

@@ -10,7 +10,6 @@ import pytest
 from django.utils import timezone
 
 from chorus.models import Engagement
-from testutils import crm_fakes as testing
 from crm.push.senders import salesforce as sf_sender
 from crm.push.senders.salesforce import SalesforceSender
 from crm.push.services import engagement_push_prepare
@@ -26,6 +25,7 @@ from crm.tests.test_push_salesforce import (  # noqa: F401 (fixtures)
 )
 from integrations.models import Delivery
 from integrations.outbox import outbox_process
+from testutils import crm_fakes as testing
 
 pytestmark = pytest.mark.django_db
 S = Delivery.Status

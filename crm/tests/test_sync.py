@@ -116,8 +116,8 @@ def test_periodic_schedule_queues_connected_crms(org, other_org, django_capture_
 
 
 def test_sync_rematches_calls_made_before_the_account_existed(org, monkeypatch):
-    from testutils.factories import EngagementFactory, ParticipantFactory
     from crm.models import AccountMatch
+    from testutils.factories import EngagementFactory, ParticipantFactory
 
     engagement = EngagementFactory(org=org)
     ParticipantFactory(engagement=engagement, email="cfo@company0.co.uk", is_internal=False)

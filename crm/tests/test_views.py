@@ -10,12 +10,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chorus.models import AuditEvent
-from testutils.factories import UserFactory, role
 from crm import services
 from crm.models import CrmField, CrmSyncCursor
 from crm.tests.conftest import query_of
 from crm.tests.test_salesforce import expect_token_exchange
 from integrations.models import Connection
+from testutils.factories import UserFactory, role
 
 pytestmark = pytest.mark.usefixtures("only_crm_sections")
 

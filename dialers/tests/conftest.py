@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from pytest_httpserver import HTTPServer
 
+from integrations.models import Connection, ConnectionStatus
 from testutils.factories import UserFactory, role
 from testutils.servers import https_server
-from integrations.models import Connection, ConnectionStatus
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -11,12 +11,12 @@ from django.db import connection as db_connection
 from playwright.sync_api import expect
 
 from chorus.models import Organization
-from testutils.browser import SCREENSHOTS, login, screenshot
-from testutils.factories import UserFactory, role
 from crm.models import CrmField
 from dialers import services
 from dialers.importers.base import CallRecord, Stored
 from integrations.models import Connection, ConnectionStatus
+from testutils.browser import SCREENSHOTS, login, screenshot
+from testutils.factories import UserFactory, role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct horse battery staple"

@@ -11,12 +11,12 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from chorus.models import AuditEvent, Engagement, Organization, Participant, Role
-from testutils.factories import UserFactory
 from dialers import services
 from dialers.importers.base import CallRecord
 from dialers.models import ComplianceSettings, DialerCall, MediaStatus
 from dialers.tests.conftest import NOW
 from integrations.models import Connection
+from testutils.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 NOTIFIED = ("[00:02] Rey: Hi, this is Rey from Acme.\n[00:05] Rey: Just so you know, this call is being recorded.\n"

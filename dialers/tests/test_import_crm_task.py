@@ -18,8 +18,8 @@ from dialers.importers.base import DialerImportError
 from dialers.importers.crm_task import SalesforceCallTasks
 from dialers.models import DialerCall, MediaStatus
 from dialers.tests.conftest import NOW
-from testutils.dialer_fakes import FakeMedia, FakeSalesforce, task
 from integrations.models import Connection, ConnectionStatus
+from testutils.dialer_fakes import FakeMedia, FakeSalesforce, task
 
 pytestmark = pytest.mark.django_db
 AUDIO = b"ID3\x03\x00fake-mp3-bytes" * 4

@@ -16,8 +16,8 @@ from dialers import services
 from dialers.importers import dialer_api
 from dialers.models import DialerCall
 from dialers.tests.conftest import NOW
-from testutils.dialer_fakes import FakeMedia
 from integrations.models import Connection, ConnectionStatus
+from testutils.dialer_fakes import FakeMedia
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from chorus.models import Engagement
 from crm.models import CrmContact
 from dialers import services
 from dialers.tests.conftest import NOW
-from testutils.dialer_fakes import FakeMedia
 from integrations.models import Connection, ConnectionStatus
+from testutils.dialer_fakes import FakeMedia
 
 pytestmark = pytest.mark.django_db
 PHONECALLS = "/api/data/v9.2/phonecalls"

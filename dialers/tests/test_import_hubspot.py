@@ -12,8 +12,8 @@ from django.utils import timezone
 from chorus.models import Engagement
 from dialers import services
 from dialers.tests.conftest import NOW
-from testutils.dialer_fakes import FakeMedia
 from integrations.models import Connection, ConnectionStatus
+from testutils.dialer_fakes import FakeMedia
 
 pytestmark = pytest.mark.django_db
 

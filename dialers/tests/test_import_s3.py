@@ -15,8 +15,8 @@ from dialers.importers.base import MediaError
 from dialers.importers.s3_bucket import S3BucketImporter, parse_bucket_link
 from dialers.models import DialerCall, MediaStatus
 from dialers.tests.conftest import NOW
-from testutils.dialer_fakes import FakeSalesforce, task
 from integrations.models import Connection, ConnectionStatus
+from testutils.dialer_fakes import FakeSalesforce, task
 
 pytestmark = pytest.mark.django_db
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " * 8

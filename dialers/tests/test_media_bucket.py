@@ -14,11 +14,11 @@ from werkzeug import Response
 from chorus.models import Engagement
 from dialers import services
 from dialers.tests.conftest import NOW
-from testutils.dialer_fakes import FakeMedia
 from dialers.tests.test_import_dialer_api import aircall  # noqa: F401  (fixture)
 from integrations.models import Connection, ConnectionStatus
 from integrations.storage.models import RecordingFile
 from integrations.storage.services import PROVIDER_KEY
+from testutils.dialer_fakes import FakeMedia
 
 pytestmark = pytest.mark.django_db
 

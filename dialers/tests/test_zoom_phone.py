@@ -14,8 +14,8 @@ from dialers import services
 from dialers.importers.zoom_phone import ZoomPhoneImporter
 from dialers.models import DialerCall, MediaStatus
 from dialers.tests.conftest import NOW
-from testutils.dialer_fakes import FakeMedia
 from integrations.models import Connection
+from testutils.dialer_fakes import FakeMedia
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,10 @@ import pytest
 from django.db import close_old_connections
 from django.utils import timezone
 
-from testutils.factories import EngagementFactory, OrganizationFactory
 from integrations import outbox
 from integrations.models import Delivery
 from integrations.registry import SENDERS, RateLimited, SendResult
+from testutils.factories import EngagementFactory, OrganizationFactory
 
 S = Delivery.Status
 

@@ -14,10 +14,10 @@ from playwright.sync_api import expect
 from werkzeug import Response
 
 from chorus.models import Organization
-from testutils.browser import login, screenshot
-from testutils.factories import UserFactory, role
 from sso.models import SamlConfig
 from sso.tokens import scim_token_authenticate
+from testutils.browser import login, screenshot
+from testutils.factories import UserFactory, role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

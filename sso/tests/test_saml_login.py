@@ -11,9 +11,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
 
-from testutils.factories import UserFactory
 from sso import saml
 from sso.models import SamlConfig, UsedAssertion
+from testutils.factories import UserFactory
 
 OKTA = "http://www.okta.com/exk1chorusacme"
 AZURE_TENANT = "738b610e-619f-4e65-89b0-47b1acf3f9aa"

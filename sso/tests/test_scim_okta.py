@@ -5,8 +5,8 @@ import json
 import pytest
 
 from chorus.models import User
-from testutils.factories import UserFactory
 from sso.tests.conftest import load_fixture
+from testutils.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,10 @@ import pytest
 from django.urls import reverse
 
 from chorus.models import Organization
-from testutils.factories import UserFactory
 from integrations.conferencing import zoom
 from integrations.models import Connection
 from integrations.storage.tests.conftest import s3, s3_bucket  # noqa: F401  (fixtures)
+from testutils.factories import UserFactory
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zoom"
 SECRET = "zoom-webhook-secret-for-tests"

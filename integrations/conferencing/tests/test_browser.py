@@ -9,9 +9,9 @@ from playwright.sync_api import expect
 from werkzeug import Response
 
 from chorus.models import Organization
+from integrations.models import Connection
 from testutils.browser import login, screenshot
 from testutils.factories import UserFactory, role
-from integrations.models import Connection
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct horse battery staple"

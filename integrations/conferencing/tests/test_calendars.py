@@ -9,9 +9,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from testutils.factories import UserFactory
 from integrations.conferencing import calendars, ics
 from integrations.conferencing.models import Calendar, CalendarEvent
+from testutils.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ from django.db import connection as db
 from django.urls import reverse
 
 from chorus.models import AuditEvent, Organization
-from testutils.factories import UserFactory, role
 from integrations.conferencing import services
 from integrations.models import Connection
+from testutils.factories import UserFactory, role
 
 pytestmark = pytest.mark.django_db
 

@@ -9,12 +9,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chorus.models import AuditEvent, Engagement
-from testutils.factories import EngagementFactory, ParticipantFactory, UserFactory
 from crm.push.services import crm_objects_settings_get
 from integrations.conferencing import calendars
 from integrations.conferencing.models import Calendar, CalendarEvent
 from integrations.conferencing.unrecorded import GRACE, unrecorded_meetings_collect
 from integrations.models import Connection, Delivery
+from testutils.factories import EngagementFactory, ParticipantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 START = timezone.now().replace(microsecond=0) - timedelta(hours=5)

@@ -12,11 +12,11 @@ from django.core import mail
 from werkzeug import Response
 
 from chorus.models import Engagement
-from testutils.factories import UserFactory
 from integrations.conferencing.models import ZoomEvent
 from integrations.conferencing.tests.conftest import SECRET, load
 from integrations.models import Connection
 from integrations.storage.models import RecordingFile
+from testutils.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64  # a small "MP4"

@@ -8,11 +8,11 @@ from django.db import connection as db
 from django.urls import reverse
 
 from chorus.models import AuditEvent, Organization
-from testutils.factories import EngagementFactory
 from integrations.models import Connection
 from integrations.storage import services
 from integrations.storage.models import RecordingFile
 from integrations.storage.tests.conftest import S3_KEYS
+from testutils.factories import EngagementFactory
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
