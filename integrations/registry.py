@@ -83,17 +83,23 @@ def providers_in(category: str) -> list[Provider]:
     return sorted((p for p in PROVIDERS.values() if p.category == category), key=lambda p: p.label.lower())
 
 
+INTEGRATIONS_PAGE, ORGANIZATION_PAGE, ROLES_PAGE, PERSONAL_PAGE = "integrations", "organization", "roles", "personal"
+
+
 @dataclass(frozen=True)
 class Section:
-    """One section of Settings > Integrations (the page the admin scrolls through:
-    CRM Connect, CRM Objects Creation, Dialer Integrations, Native Zoom Integration,
-    Custom Media Bucket…). ``context(request, org)`` returns the template's context."""
+    """One section of a console page that an app contributes. Settings >
+    Integrations is the page the admin scrolls through (CRM Connect, CRM Objects
+    Creation, Dialer Integrations, Native Zoom Integration, Custom Media Bucket…);
+    Organization Settings, Roles and Permissions and Personal Settings are composed
+    the same way. ``context(request, org)`` returns the template's context."""
 
     key: str
     title: str
     order: int
     template: str
     context: Callable[..., dict] | None = None
+    page: str = INTEGRATIONS_PAGE
 
 
 SECTIONS: dict[str, Section] = {}
@@ -104,5 +110,5 @@ def register_section(section: Section) -> Section:
     return section
 
 
-def sections_in_order() -> list[Section]:
-    return sorted(SECTIONS.values(), key=lambda s: s.order)
+def sections_in_order(page: str = INTEGRATIONS_PAGE) -> list[Section]:
+    return sorted((s for s in SECTIONS.values() if s.page == page), key=lambda s: s.order)
