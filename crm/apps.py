@@ -10,9 +10,11 @@ class CrmConfig(AppConfig):
         from crm import services
         from crm.providers import CRM_PROVIDERS, register_crm_providers
         from crm.push.registry import register as register_crm_objects_creation
+        from crm.ready import register as register_ready_listeners
         from integrations.registry import Provider, Section, register_provider, register_section
 
         register_crm_providers()
+        register_ready_listeners()
         register_crm_objects_creation()
         for p in CRM_PROVIDERS.values():
             register_provider(Provider(key=p.key, label=p.label, category="crm"))

@@ -62,6 +62,13 @@ def engagements_ready(*, org: Organization, engagements: Iterable[Engagement]) -
         return
     if any(e.org_id != org.id for e in engagements):
         raise ValueError("every engagement must belong to the organisation announced")
-    with transaction.atomic():
-        for entry in ready_listeners():
-            entry.func(org=org, engagements=engagements)
+    if transaction.get_connection().in_atomic_block:
+        _run(org, engagements)
+    else:
+        with transaction.atomic():
+            _run(org, engagements)
+
+
+def _run(org: Organization, engagements: list[Engagement]) -> None:
+    for entry in ready_listeners():
+        entry.func(org=org, engagements=engagements)

@@ -24,12 +24,11 @@ from django.utils.dateparse import parse_datetime
 
 from chorus.models import Engagement, Organization, Participant, User
 from chorus.services import audit_record
-from crm.matching import engagement_match
-from crm.push.services import engagement_push_prepare
 from integrations.conferencing import detection, zoom
 from integrations.conferencing.models import ZoomEvent
 from integrations.conferencing.zoom import ZoomError
 from integrations.models import Connection, ConnectionStatus
+from integrations.ready import engagements_ready
 from integrations.storage import services as storage
 from integrations.storage.models import RecordingFile
 
@@ -528,10 +527,9 @@ def _recording_completed(event: ZoomEvent) -> tuple[str, str]:
                 size=got.size,
                 sha256=got.sha256,
             )
-            # Seed "Account Matching": tie the meeting to its CRM account and opportunity.
-            engagement_match(engagement=engagement)
-            # CRM Objects Creation: the deliveries are written in the same transaction.
-            engagement_push_prepare(engagement=engagement)
+            # Account matching, CRM Objects Creation and whatever else listens: written
+            # in this transaction, with the engagement.
+            engagements_ready(org=org, engagements=[engagement])
             transaction.on_commit(lambda: _notify_ready(engagement=engagement))
     except IntegrityError:  # another worker imported the same meeting meanwhile
         if not RecordingFile.objects.filter(bucket=bucket, name=saved).exists():

@@ -32,10 +32,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from chorus.models import Engagement, Organization, Participant
-from crm.matching import engagements_match_batch
-from crm.push.services import engagements_push_prepare
 from integrations.conferencing.detection import NON_PERSON_DOMAINS
 from integrations.conferencing.models import CalendarEvent
+from integrations.ready import engagements_ready
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +197,7 @@ def _org_pass(org: Organization, events: list[CalendarEvent], now: datetime) -> 
             for p in people:
                 p.engagement = engagement
         Participant.objects.bulk_create([p for _, people in new for p in people])
-        engagements_match_batch(org=org, engagements=made_engagements)
-        engagements_push_prepare(org=org, engagements=made_engagements)
+        engagements_ready(org=org, engagements=made_engagements)
         for key, copies in by_key.items():
             for c in copies:
                 c.outcome_checked_at, c.engagement = now, outcome[key]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 START = timezone.now().replace(microsecond=0) - timedelta(hours=5)
 AFTER = START + timedelta(minutes=30) + GRACE + timedelta(minutes=1)
 WILLY = {"email": "willy@wonka.example", "name": "Willy Wonka"}
-QUERIES_PER_PASS = 29
+QUERIES_PER_PASS = 31  # 29 + the savepoint that keeps a matching failure from losing the pass
 
 
 @pytest.fixture
