@@ -51,7 +51,7 @@ def setup_database(sizes: list[int]) -> dict[int, dict]:
 
     from chorus import services
     from chorus.models import LicenseType, Organization, Role, User
-    from sso.saml import scim_provisioning_set
+    from sso.scim.provisioning import scim_provisioning_set
     from sso.tokens import scim_token_create
 
     call_command("migrate", verbosity=0, interactive=False)

@@ -19,7 +19,7 @@ AZURE_HELP = {
 
 class SamlConfigForm(forms.Form):
     """The seed's SAML setup fields. Cross-field checks (certificate, metadata,
-    Azure tenant id) are in ``sso.saml.saml_config_update``."""
+    Azure tenant id) are in ``sso.saml.configure.saml_config_update``."""
 
     provider = forms.ChoiceField(label="Identity provider", choices=SamlConfig.Provider.choices)
     customer_url = forms.URLField(label="SAML Customer Url", max_length=1000, required=False,

@@ -2,6 +2,6 @@
 
 
 def saml_metadata_refresh_task() -> int:
-    from sso.saml import saml_metadata_refresh_all
+    from sso.saml.idp_metadata import saml_metadata_refresh_all
 
     return saml_metadata_refresh_all()

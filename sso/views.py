@@ -1,33 +1,27 @@
-"""Settings > SSO, and the SAML endpoints (ACS, metadata, SP-initiated login).
-Thin views: the work is in ``sso.saml`` and ``sso.tokens``."""
+"""Settings > SSO: the values to copy into the identity provider, the IdP's SAML
+settings and SCIM provisioning. Thin views: the work is in ``sso.saml.configure``,
+``sso.scim.provisioning`` and ``sso.tokens``. The SAML endpoints are in ``sso.saml.views``."""
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
-from djangosaml2.cache import OutstandingQueriesCache
-from djangosaml2.views import AssertionConsumerServiceView
-from saml2.validate import ResponseLifetimeExceed, ToEarly
 
 from chorus.tenancy import get_for_org_or_404
 from chorus.views import OrgAdminMixin, form_errors_to
-from sso import saml
-from sso.forms import SamlConfigForm, ScimTokenForm, SsoLoginForm
+from sso.forms import SamlConfigForm, ScimTokenForm
 from sso.models import ScimToken
+from sso.saml.configure import saml_config_get, saml_config_update
+from sso.saml.idp_metadata import certificates_describe
+from sso.saml.sp import sp_values
+from sso.scim.provisioning import scim_provisioning_active, scim_provisioning_set
 from sso.tokens import scim_token_create, scim_token_revoke
-
-logger = logging.getLogger(__name__)
-
-NO_SSO_FOR_DOMAIN = ("Single sign-on is not set up for this email domain. Log in with your password, "
-                     "or ask your Chorus admin to turn on SAML sign-in in Settings > SSO.")
 
 # The seed's "Configure Azure for Chorus" step 13: where each field comes from.
 AZURE_MAPPING = (
@@ -53,18 +47,18 @@ class SsoSettingsView(OrgAdminMixin, View):
     template_name = "sso/settings_sso.html"
 
     def render(self, *, saml_form=None, token_form=None, new_token=None, scim_error=None, status=200):
-        config = saml.saml_config_get(org=self.org)
+        config = saml_config_get(org=self.org)
         tokens = ScimToken.objects.for_org(self.org).filter(revoked_at__isnull=True).select_related("created_by")
         ctx = {
             "org": self.org,
-            "sp": saml.sp_values(),
+            "sp": sp_values(),
             "config": config,
             "saml_form": saml_form or SamlConfigForm.for_config(config),
-            "certificates": saml.certificates_describe(config.certificate),
+            "certificates": certificates_describe(config.certificate),
             "azure_mapping": AZURE_MAPPING,
             "azure_claims": AZURE_CLAIMS,
             "scim_allowed": self.org.scim_provisioning_allowed,
-            "scim_active": saml.scim_provisioning_active(org=self.org),
+            "scim_active": scim_provisioning_active(org=self.org),
             "scim_error": scim_error,
             "token_form": token_form or ScimTokenForm(),
             "tokens": tokens,
@@ -85,7 +79,7 @@ class SsoSettingsView(OrgAdminMixin, View):
         form = SamlConfigForm(request.POST)
         if form.is_valid():
             try:
-                config, imported = saml.saml_config_update(org=self.org, actor=request.user, data=form.cleaned_data)
+                config, imported = saml_config_update(org=self.org, actor=request.user, data=form.cleaned_data)
             except ValidationError as exc:
                 form_errors_to(form, exc)
             else:
@@ -99,16 +93,16 @@ class SsoSettingsView(OrgAdminMixin, View):
 
     def set_scim(self, request):
         try:
-            saml.scim_provisioning_set(org=self.org, actor=request.user, enabled=request.POST.get("enabled") == "1")
+            scim_provisioning_set(org=self.org, actor=request.user, enabled=request.POST.get("enabled") == "1")
         except ValidationError as exc:
             return self.render(scim_error=" ".join(exc.messages), status=400)
-        active = saml.scim_provisioning_active(org=self.org)
+        active = scim_provisioning_active(org=self.org)
         messages.success(request, "SCIM provisioning is on." if active else "SCIM provisioning is off.")
         return redirect(reverse("settings-sso") + "#scim")
 
     def create_token(self, request):
         form = ScimTokenForm(request.POST)
-        if not saml.scim_provisioning_active(org=self.org):
+        if not scim_provisioning_active(org=self.org):
             return self.render(token_form=form, scim_error="Turn SCIM provisioning on before generating a token.",
                                status=400)
         if not form.is_valid():
@@ -135,69 +129,3 @@ class SsoSettingsView(OrgAdminMixin, View):
         "token_create": create_token,
         "token_revoke": revoke_token,
     }
-
-
-class SamlAcsView(AssertionConsumerServiceView):
-    """POST /login/saml. djangosaml2 + pysaml2 verify the Response against the IdP
-    that ``saml.saml_config_loader`` chose from its Issuer; our checks follow in
-    ``custom_validation`` (issuer binding, SHA-256, replay) and in the backend
-    (user by email within that org). Any refusal: a page saying why, no session."""
-
-    def get(self, request, *args, **kwargs):
-        return redirect("sso-login")
-
-    def custom_validation(self, response):
-        try:
-            self.next_path = saml.saml_response_verify(
-                config=getattr(self.request, "chorus_saml_config", None), response=response,
-                relay_state=self.request.POST.get("RelayState"),
-            )
-        except saml.SamlLoginRefused as refusal:
-            self.request.chorus_saml_refusal = refusal
-            raise
-
-    def handle_acs_failure(self, request, exception=None, status=403, **kwargs):
-        refusal = getattr(request, "chorus_saml_refusal", None)
-        if refusal is None:
-            if getattr(request, "chorus_saml_config", None) is None:
-                refusal = saml.SamlLoginRefused("unknown_idp")
-            elif isinstance(exception, ResponseLifetimeExceed | ToEarly):
-                refusal = saml.SamlLoginRefused("expired")
-            else:
-                refusal = saml.SamlLoginRefused("invalid")
-        logger.info("SAML sign-in refused: %s (%s)", refusal.reason, type(exception).__name__)
-        request.saml_session.flush()  # no half-finished SAML state survives a failure
-        return render(request, "sso/saml_error.html", {"refusal": refusal}, status=403)
-
-    def custom_redirect(self, user, relay_state, session_info):
-        return getattr(self, "next_path", None) or "/"
-
-
-@method_decorator(never_cache, name="dispatch")
-class SsoLoginView(View):
-    """GET/POST /login/sso/: SP-initiated sign-in. The email's domain picks the
-    organisation; the browser goes to its IdP with an AuthnRequest."""
-
-    template_name = "sso/sso_login.html"
-
-    def get(self, request):
-        next_path = saml.safe_local_path(request.GET.get("next")) or "/"
-        return render(request, self.template_name, {"form": SsoLoginForm(), "next": next_path})
-
-    def post(self, request):
-        form = SsoLoginForm(request.POST)
-        next_path = saml.safe_local_path(request.POST.get("next")) or "/"
-        if form.is_valid():
-            config = saml.saml_config_for_email(email=form.cleaned_data["email"])
-            if config is None:
-                form.add_error("email", NO_SSO_FOR_DOMAIN)
-            else:
-                try:
-                    request_id, location = saml.saml_authn_request(config=config, next_path=next_path)
-                except ValidationError:
-                    logger.warning("SAML config of org %s cannot start a sign-in", config.org_id)
-                    form.add_error("email", NO_SSO_FOR_DOMAIN)
-                else:
-                    OutstandingQueriesCache(request.saml_session).set(request_id, next_path)
-                    return HttpResponseRedirect(location)
-        return render(request, self.template_name, {"form": form, "next": next_path}, status=400)

@@ -22,7 +22,8 @@ from saml2.server import Server
 from saml2.sigver import pre_signature_part, signed_instance_factory
 from saml2.xmldsig import DIGEST_SHA1, DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
 
-from sso import saml
+from sso.saml import sp as saml
+from sso.saml.configure import saml_config_from_metadata
 
 XMLSEC = "/usr/bin/xmlsec1"
 AUTHN = {"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"}
@@ -168,7 +169,7 @@ def connect_idp():
     """``connect_idp(org, idp, provider)``: the org trusts that IdP (metadata import)."""
 
     def connect(org, idp: TestIdP, provider: str = "generic"):
-        return saml.saml_config_from_metadata(org=org, metadata_xml=idp.metadata_xml(), provider=provider)
+        return saml_config_from_metadata(org=org, metadata_xml=idp.metadata_xml(), provider=provider)
 
     return connect
 

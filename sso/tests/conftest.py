@@ -43,7 +43,7 @@ class ScimClient:
 
 def activate_scim(org):
     """Support activates the feature; the org's admin turns it on (Settings > SSO)."""
-    from sso.saml import scim_provisioning_set
+    from sso.scim.provisioning import scim_provisioning_set
 
     org.scim_provisioning_allowed = True
     org.save(update_fields=["scim_provisioning_allowed"])

@@ -1,5 +1,5 @@
 """SAML sign-in at /login/saml with real Responses signed by a pysaml2 IdP (see
-sso/saml_testing.py). Every refusal: a 403 page that says why, no session, no 500."""
+testutils/saml_idp.py). Every refusal: a 403 page that says why, no session, no 500."""
 
 import base64
 import datetime as dt
@@ -11,8 +11,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
 
-from sso import saml
 from sso.models import SamlConfig, UsedAssertion
+from sso.saml.configure import saml_config_update
+from sso.saml.relay_state import relay_state_decode, relay_state_encode
+from sso.saml.sp import sp_acs_url, sp_entity_id
 from testutils.factories import UserFactory
 
 OKTA = "http://www.okta.com/exk1chorusacme"
@@ -54,7 +56,7 @@ def test_okta_shaped_login_by_email_attribute_case_insensitive(okta, rep_user, a
     resp = acs_post(okta.response(
         email="REP@Acme.Example",
         attributes={"Email": ["REP@Acme.Example"], "FirstName": ["Rey"], "LastName": ["Rep"]},
-    ), relay_state=saml.relay_state_encode("/recordings/"))
+    ), relay_state=relay_state_encode("/recordings/"))
     assert resp.status_code == 302
     assert resp["Location"] == "/recordings/"
     assert_signed_in(client, rep_user)
@@ -74,7 +76,7 @@ def test_azure_shaped_login_with_opaque_name_id(org, rep_user, saml_idp, admin_u
     """Azure: configured from the seed's fields (tenant id → issuer), only the
     assertion signed, a persistent opaque NameID, email in a claim."""
     idp = saml_idp(AZURE, key="azure")
-    saml.saml_config_update(org=org, actor=admin_user, data={
+    saml_config_update(org=org, actor=admin_user, data={
         "provider": "azure", "app_id": AZURE_TENANT, "secondary_id": "e2ebfa19-a345-4a88-b368-bcf1f34b0fa1",
         "certificate": idp.cert_pem, "enabled": True,
     })
@@ -99,7 +101,7 @@ def test_jumpcloud_shaped_login(org, rep_user, saml_idp, connect_idp, acs_post, 
     idp = saml_idp(JUMPCLOUD, key="jc")
     connect_idp(org, idp, "jumpcloud")
     resp = acs_post(idp.response(
-        email="rep@acme.example", audience=saml.sp_acs_url(), sign_response=True,
+        email="rep@acme.example", audience=sp_acs_url(), sign_response=True,
         attributes={"Email": ["rep@acme.example"], "FirstName": ["Rey"], "LastName": ["Rep"]},
     ), relay_state="cmVkaXJIY3Q9Lw==")
     assert resp.status_code == 302 and resp["Location"] == "/"
@@ -127,7 +129,7 @@ def test_relay_state_to_a_local_path_and_own_origin(okta, rep_user, acs_post, cl
     assert resp["Location"] == "/deals/?stage=won"
     client.logout()
     resp = acs_post(okta.response(email=rep_user.email), relay_state=b64("redirect=" + quote(
-        saml.sp_entity_id() + "/recordings/", safe="")))
+        sp_entity_id() + "/recordings/", safe="")))
     assert resp["Location"] == "/recordings/"
 
 
@@ -285,8 +287,8 @@ def test_sp_metadata(client):
     resp = client.get("/login/saml/metadata")
     assert resp.status_code == 200
     body = resp.content.decode()
-    assert f'entityID="{saml.sp_entity_id()}"' in body
-    assert f'Location="{saml.sp_acs_url()}"' in body
+    assert f'entityID="{sp_entity_id()}"' in body
+    assert f'Location="{sp_acs_url()}"' in body
 
 
 @pytest.mark.django_db
@@ -298,9 +300,9 @@ def test_sp_initiated_login_by_email_domain(okta, rep_user, acs_post, client):
     url = urlparse(resp["Location"])
     assert f"{url.scheme}://{url.netloc}{url.path}" == okta.sso_url
     query = parse_qs(url.query)
-    assert saml.relay_state_decode(query["RelayState"][0]) == "/deals/"
+    assert relay_state_decode(query["RelayState"][0]) == "/deals/"
     request_xml = zlib.decompress(base64.b64decode(query["SAMLRequest"][0]), -15).decode()
-    assert saml.sp_acs_url() in request_xml and saml.sp_entity_id() in request_xml
+    assert sp_acs_url() in request_xml and sp_entity_id() in request_xml
     request_id = request_xml.split(' ID="', 1)[1].split('"', 1)[0]
     # The IdP answers the request; the browser posts the answer back.
     answer = okta.response(email=rep_user.email, in_response_to=request_id)
@@ -320,7 +322,7 @@ def test_sp_initiated_login_unknown_domain(okta, client):
 def test_sp_initiated_login_ignores_foreign_next(okta, client):
     resp = client.post("/login/sso/", {"email": "rep@acme.example", "next": "https://evil.example/"})
     query = parse_qs(urlparse(resp["Location"]).query)
-    assert saml.relay_state_decode(query["RelayState"][0]) == "/"
+    assert relay_state_decode(query["RelayState"][0]) == "/"
 
 
 @pytest.mark.django_db

@@ -45,7 +45,7 @@ def test_org_without_provisioning_activated_is_403(client, org):
 
 
 def test_org_whose_admin_turned_provisioning_off_is_403(client, scim_org):
-    from sso.saml import scim_provisioning_set
+    from sso.scim.provisioning import scim_provisioning_set
 
     _, raw = scim_token_create(org=scim_org)
     scim_provisioning_set(org=scim_org, actor=None, enabled=False)

@@ -166,7 +166,7 @@ def test_attributes_parameter(scim):
 
 
 def test_post_is_atomic_when_serialising_fails(scim):
-    with mock.patch("sso.scim.ScimUser.to_dict", side_effect=RuntimeError("boom")):
+    with mock.patch("sso.scim.adapters.ScimUser.to_dict", side_effect=RuntimeError("boom")):
         response = scim.post("/Users", {"userName": "atomic@acme.example"})
 
     assert response.status_code == 500

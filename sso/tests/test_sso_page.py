@@ -6,8 +6,12 @@ import hashlib
 import pytest
 
 from chorus.models import AuditEvent
-from sso import saml
 from sso.models import SamlConfig, ScimSettings, ScimToken
+from sso.saml.configure import saml_config_update
+from sso.saml.idp_metadata import certificates_parse
+from sso.saml.relay_state import relay_state_encode
+from sso.saml.sp import sp_values
+from sso.scim.provisioning import scim_provisioning_active, scim_provisioning_set
 from sso.tokens import scim_token_authenticate, scim_token_create
 
 URL = "/settings/sso/"
@@ -31,7 +35,7 @@ def scim_allowed(org):
 
 @pytest.fixture
 def scim_on(scim_allowed, admin_user):
-    saml.scim_provisioning_set(org=scim_allowed, actor=admin_user, enabled=True)
+    scim_provisioning_set(org=scim_allowed, actor=admin_user, enabled=True)
     return scim_allowed
 
 
@@ -52,8 +56,8 @@ def test_anonymous_is_sent_to_login(client, db):
 
 def test_page_shows_the_values_to_copy(admin_client):
     body = admin_client.get(URL).content.decode()
-    sp = saml.sp_values()
-    for value in (sp["entity_id"], sp["acs_url"], sp["metadata_url"], saml.relay_state_encode("/")):
+    sp = sp_values()
+    for value in (sp["entity_id"], sp["acs_url"], sp["metadata_url"], relay_state_encode("/")):
         assert value in body
     assert "cmVkaXJlY3Q9JTJG" in body  # redirect=%2F…
     assert "SAML Customer Url" in body and "Tenant ID (Azure)" in body and "Certificate (Base64)" in body
@@ -122,7 +126,7 @@ def test_metadata_xml_import_fills_entity_id_sso_url_and_certificate(admin_clien
     config = SamlConfig.objects.get(org=org)
     assert config.idp_entity_id == "http://www.okta.com/exkIMPORT"
     assert config.customer_url == "https://acme.okta.com/app/chorus/sso/saml"
-    assert saml.certificates_parse(config.certificate)[0].subject.rfc4514_string() == "CN=Test IdP a"
+    assert certificates_parse(config.certificate)[0].subject.rfc4514_string() == "CN=Test IdP a"
     assert config.enabled
     flash = admin_client.get(URL).content.decode()
     assert "filled from the metadata" in flash
@@ -150,7 +154,7 @@ def test_scim_needs_support_activation_first(admin_client, org):
     assert "SCIM provisioning is not activated" in body and "Enable provisioning" not in body
     resp = admin_client.post(URL, {"action": "scim", "enabled": "1"})
     assert resp.status_code == 400
-    assert not saml.scim_provisioning_active(org=org)
+    assert not scim_provisioning_active(org=org)
     assert admin_client.post(URL, {"action": "token_create", "name": "Okta"}).status_code == 400
     assert not ScimToken.objects.exists()
 
@@ -159,7 +163,7 @@ def test_enable_provisioning_then_generate_tokens_shown_once_and_hashed(admin_cl
     org = scim_allowed
     assert "Enable provisioning" in admin_client.get(URL).content.decode()
     assert admin_client.post(URL, {"action": "scim", "enabled": "1"}).status_code == 302
-    assert saml.scim_provisioning_active(org=org)
+    assert scim_provisioning_active(org=org)
     assert ScimSettings.objects.get(org=org).enabled
 
     first = admin_client.post(URL, {"action": "token_create", "name": "Okta"})
@@ -170,7 +174,7 @@ def test_enable_provisioning_then_generate_tokens_shown_once_and_hashed(admin_cl
     assert token.token_hash == hashlib.sha256(raw.encode()).hexdigest()
     assert raw not in (token.prefix, token.name, token.token_hash)
     assert raw not in admin_client.get(URL).content.decode()  # shown once
-    assert saml.sp_values()["scim_base_url"] in first.content.decode()
+    assert sp_values()["scim_base_url"] in first.content.decode()
 
     second = admin_client.post(URL, {"action": "token_create", "name": "Okta (rotation)"}).context["new_token"]
     assert second != raw
@@ -199,7 +203,7 @@ def test_another_orgs_token_id_is_a_404(admin_client, scim_on, other_org):
 
 def test_turn_provisioning_off(admin_client, scim_on):
     assert admin_client.post(URL, {"action": "scim", "enabled": "0"}).status_code == 302
-    assert not saml.scim_provisioning_active(org=scim_on)
+    assert not scim_provisioning_active(org=scim_on)
     assert "Enable provisioning" in admin_client.get(URL).content.decode()
 
 
@@ -231,7 +235,7 @@ def test_metadata_url_is_read_and_fills_the_fields(admin_client, org, saml_idp, 
     assert (config.metadata_url, config.idp_entity_id, config.enabled) == (url, f"https://sts.windows.net/{TENANT}/",
                                                                            True)
     assert config.customer_url == f"https://login.microsoftonline.com/{TENANT}/saml2"
-    assert saml.certificates_parse(config.certificate)[0].subject.rfc4514_string() == "CN=Test IdP a"
+    assert certificates_parse(config.certificate)[0].subject.rfc4514_string() == "CN=Test IdP a"
     assert "filled from the metadata" in admin_client.get(URL).content.decode()
 
 
@@ -266,16 +270,16 @@ def test_daily_refresh_takes_a_rolled_over_certificate_and_keeps_what_works(org,
     old = saml_idp("http://www.okta.com/exkROLL", key="a")
     new = saml_idp("http://www.okta.com/exkROLL", key="b")
     metadata_server.expect_oneshot_request("/metadata").respond_with_data(old.metadata_xml())
-    saml.saml_config_update(org=org, actor=None, data={"provider": "okta", "enabled": True,
+    saml_config_update(org=org, actor=None, data={"provider": "okta", "enabled": True,
                                                        "metadata_url": metadata_server.url_for("/metadata")})
     config = SamlConfig.objects.get(org=org)
-    assert saml.certificates_parse(config.certificate)[0].subject.rfc4514_string() == "CN=Test IdP a"
+    assert certificates_parse(config.certificate)[0].subject.rfc4514_string() == "CN=Test IdP a"
     metadata_server.expect_oneshot_request("/metadata").respond_with_data("", status=503)
     assert saml_metadata_refresh_task() == 0  # unreachable today: the certificate that works stays
     metadata_server.expect_oneshot_request("/metadata").respond_with_data(new.metadata_xml())
     assert saml_metadata_refresh_task() == 1
     config.refresh_from_db()
-    assert saml.certificates_parse(config.certificate)[0].subject.rfc4514_string() == "CN=Test IdP b"
+    assert certificates_parse(config.certificate)[0].subject.rfc4514_string() == "CN=Test IdP b"
     assert AuditEvent.objects.filter(org=org, action="sso.saml_certificate_rolled_over").count() == 1
     other = saml_idp("https://evil.example/idp", key="c")
     metadata_server.expect_oneshot_request("/metadata").respond_with_data(other.metadata_xml())

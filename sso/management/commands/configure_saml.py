@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from chorus.models import Organization
 from sso.models import SamlConfig
-from sso.saml import saml_config_from_metadata
+from sso.saml.configure import saml_config_from_metadata
 
 
 class Command(BaseCommand):

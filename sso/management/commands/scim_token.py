@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from chorus.models import Organization
-from sso.saml import scim_provisioning_active, scim_provisioning_set
+from sso.scim.provisioning import scim_provisioning_active, scim_provisioning_set
 from sso.tokens import scim_token_create
 
 

@@ -3,7 +3,7 @@
 from django.urls import path
 from djangosaml2.views import MetadataView
 
-from sso.views import SamlAcsView, SsoLoginView
+from sso.saml.views import SamlAcsView, SsoLoginView
 
 urlpatterns = [
     path("login/saml", SamlAcsView.as_view(), name="saml-acs"),

@@ -14,7 +14,7 @@ import json
 
 from django.http import HttpResponse
 
-from sso.saml import scim_provisioning_active
+from sso.scim.provisioning import scim_provisioning_active
 from sso.tokens import scim_token_authenticate
 
 SCIM_CONTENT_TYPE = "application/scim+json"

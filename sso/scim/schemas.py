@@ -1,6 +1,6 @@
 """The discovery documents: ServiceProviderConfig, Schemas and ResourceTypes.
 
-They describe exactly what the adapters in ``sso.scim`` keep, because discovery
+They describe exactly what the adapters in ``sso.scim.adapters`` keep, because discovery
 clients (scim2-tester, Entra's schema editor) generate requests from them. The User
 schema carries Chorus's custom attributes in the core namespace, as the seed's Okta
 profile does (External namespace ``urn:ietf:params:scim:schemas:core:2.0:User``), with
@@ -15,8 +15,8 @@ from urllib.parse import urljoin
 from django.urls import reverse
 
 from chorus.models import LicenseType, Role
-from sso.scim import base_location
-from sso.scim_filters import CORE_GROUP, CORE_USER, ENTERPRISE_USER
+from sso.scim.adapters import base_location
+from sso.scim.filters import CORE_GROUP, CORE_USER, ENTERPRISE_USER
 
 SCHEMA_URN = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 RESOURCE_TYPE_URN = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"

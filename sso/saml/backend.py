@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from djangosaml2.backends import Saml2Backend
 
-from sso.saml import SamlLoginRefused, saml_user_for_login
+from sso.saml.acs import SamlLoginRefused, saml_user_for_login
 
 
 class ChorusSaml2Backend(Saml2Backend):

@@ -4,7 +4,7 @@ is accepted; any other address answers a SCIM 404 body."""
 
 from django.urls import re_path
 
-from sso import scim_views as views
+from sso.scim import discovery, views
 
 app_name = "scim"
 
@@ -17,9 +17,9 @@ urlpatterns = [
     re_path(r"^Groups(?:/(?P<uuid>[^/]+))?/?$", views.GroupsView.as_view(), name="groups"),
     re_path(r"^Me/?$", views.NotImplementedView.as_view(), name="me"),
     re_path(r"^Bulk/?$", views.NotImplementedView.as_view(), name="bulk"),
-    re_path(r"^ServiceProviderConfig/?$", views.ServiceProviderConfigView.as_view(),
+    re_path(r"^ServiceProviderConfig/?$", discovery.ServiceProviderConfigView.as_view(),
             name="service-provider-config"),
-    re_path(r"^ResourceTypes(?:/(?P<uuid>[^/]+))?/?$", views.ResourceTypesView.as_view(), name="resource-types"),
-    re_path(r"^Schemas(?:/(?P<uuid>[^/]+))?/?$", views.SchemasView.as_view(), name="schemas"),
+    re_path(r"^ResourceTypes(?:/(?P<uuid>[^/]+))?/?$", discovery.ResourceTypesView.as_view(), name="resource-types"),
+    re_path(r"^Schemas(?:/(?P<uuid>[^/]+))?/?$", discovery.SchemasView.as_view(), name="schemas"),
     re_path(r"^.*$", views.NotFoundView.as_view(), name="not-found"),
 ]

@@ -1,21 +1,22 @@
 """SCIM endpoints: django-scim2's views with the parts that fall short replaced.
 
 What differs from the stock views, and why:
-* authentication is the organisation's bearer token (``sso.scim_auth``), and every
+* authentication is the organisation's bearer token (``sso.scim.auth``), and every
   error — 401, 403, 404, 405, 409, 500 — is a SCIM Error body;
 * every query starts from ``for_org(request.scim_org)`` and filters run in SQL;
 * POST/PUT/PATCH/DELETE run in one transaction that also covers serialising the
   answer, so a failure never leaves a half-provisioned user for the IdP to trip over
   on its retry;
 * database errors never reach the response (table and column names stay inside);
-* ``attributes`` / ``excludedAttributes`` and ``POST /.search`` work.
+* ``attributes`` / ``excludedAttributes`` (``sso.scim.projection``) and ``POST /.search`` work.
+
+The discovery endpoints are in ``sso.scim.discovery``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
@@ -27,10 +28,10 @@ from django_scim.views import SCIMView
 
 from chorus.models import Team, User
 from chorus.services import ProvisioningConflict
-from sso import scim_schemas
-from sso.scim import ScimGroup, ScimUser
-from sso.scim_auth import SCIM_CONTENT_TYPE, ScimBearerAuth, scim_error
-from sso.scim_filters import (
+from sso.scim import schemas as scim_schemas
+from sso.scim.adapters import ScimGroup, ScimUser
+from sso.scim.auth import SCIM_CONTENT_TYPE, ScimBearerAuth, scim_error
+from sso.scim.filters import (
     CORE_GROUP,
     CORE_USER,
     UnsupportedFilter,
@@ -40,6 +41,7 @@ from sso.scim_filters import (
     user_queryset,
     users_filter,
 )
+from sso.scim.projection import attribute_names, project
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,6 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 DEFAULT_COUNT = 100
 CONFLICT = "The request conflicts with an existing resource."
 SERVER_ERROR = "The SCIM request could not be completed."
-ALWAYS_RETURNED = {"id", "schemas"}
 
 
 def scim_response(doc: dict, status: int = 200, location: str | None = None) -> HttpResponse:
@@ -55,48 +56,6 @@ def scim_response(doc: dict, status: int = 200, location: str | None = None) -> 
     if location:
         response["Location"] = location
     return response
-
-
-def _names(value: Any, core_urn: str) -> list[str]:
-    """``attributes`` parameter → lower-case paths, core URN prefix removed."""
-    if isinstance(value, list):
-        value = ",".join(str(v) for v in value)
-    out = []
-    for raw in str(value or "").split(","):
-        name = raw.strip()
-        if name.lower().startswith(core_urn.lower() + ":"):
-            name = name[len(core_urn) + 1:]
-        if name:
-            out.append(name.lower())
-    return out
-
-
-def project(doc: dict, *, attributes: list[str], excluded: list[str]) -> dict:
-    """Apply ``attributes`` / ``excludedAttributes`` (RFC 7644 §3.4.2.5) to one resource."""
-    if attributes:
-        kept: dict[str, Any] = {}
-        for key, value in doc.items():
-            lower = key.lower()
-            if lower in ALWAYS_RETURNED or lower in attributes or any(a.startswith(lower + ":") for a in attributes):
-                kept[key] = value
-                continue
-            subs = [a.split(".", 1)[1] for a in attributes if a.startswith(lower + ".")]
-            if subs and isinstance(value, (dict, list)):
-                if isinstance(value, dict):
-                    kept[key] = {k: v for k, v in value.items() if k.lower() in subs}
-                else:
-                    kept[key] = [{k: v for k, v in i.items() if k.lower() in subs} for i in value]
-        doc = kept
-    for name in excluded:
-        head, _, sub = name.partition(".")
-        for key in list(doc):
-            if key.lower() != head or key.lower() in ALWAYS_RETURNED:
-                continue
-            if not sub:
-                del doc[key]
-            elif isinstance(doc[key], dict):
-                doc[key] = {k: v for k, v in doc[key].items() if k.lower() != sub}
-    return doc
 
 
 class ScimBaseView(SCIMView):
@@ -176,8 +135,8 @@ class ResourceView(ScimBaseView):
 
     def render(self, adapter, request, params: dict | None = None) -> dict:
         params = request.GET if params is None else params
-        attributes = _names(params.get("attributes"), self.core_urn)
-        excluded = _names(params.get("excludedAttributes"), self.core_urn)
+        attributes = attribute_names(params.get("attributes"), self.core_urn)
+        excluded = attribute_names(params.get("excludedAttributes"), self.core_urn)
         return project(self.to_dict(adapter, attributes, excluded), attributes=attributes, excluded=excluded)
 
     def to_dict(self, adapter, attributes: list[str], excluded: list[str]) -> dict:
@@ -347,37 +306,6 @@ class RootSearchView(ScimBaseView):
                 resources.append(view.render(view.adapter(obj, request), request, body))
             skip = 0
         return scim_response(scim_schemas.list_response(resources, total=total, start=start))
-
-
-class ServiceProviderConfigView(ScimBaseView):
-    def get(self, request):
-        return scim_response(scim_schemas.service_provider_config())
-
-
-class _DiscoveryView(ScimBaseView):
-    """A list of discovery documents, or one of them by id (404 in SCIM's shape)."""
-
-    def documents(self, request) -> list[dict]:
-        raise NotImplementedError
-
-    def get(self, request, uuid=None):
-        docs = self.documents(request)
-        if uuid:
-            doc = next((d for d in docs if d["id"].lower() == uuid.lower()), None)
-            if doc is None:
-                raise exceptions.NotFoundError(uuid)
-            return scim_response(doc)
-        return scim_response(scim_schemas.list_response(docs))
-
-
-class SchemasView(_DiscoveryView):
-    def documents(self, request):
-        return scim_schemas.schemas(request.scim_org)
-
-
-class ResourceTypesView(_DiscoveryView):
-    def documents(self, request):
-        return scim_schemas.resource_types()
 
 
 class NotImplementedView(ScimBaseView):

@@ -1,26 +1,13 @@
 """SCIM 2.0 adapters (django-scim2) for Chorus users and teams.
 
 The adapters translate between SCIM documents and ``chorus.services``; they hold no
-business rules. Every request body — POST, PUT and each PATCH operation — is first
-folded into one canonical *state* dict, because identity providers spell the same
-change in many ways:
-
-* Okta: custom attributes under ``urn:ietf:params:scim:schemas:core:2.0:User`` (bare
-  keys, URN-prefixed keys, or a nested object), no-path ``replace`` with
-  ``{"active": false}``.
-* Azure / Entra: capitalised ops (``Replace``), ``"active": "False"`` strings, paths
-  such as ``emails[type eq "work"].value``, no-path replace with dotted
-  (``name.givenName``) or URN-qualified keys, the enterprise ``manager`` as a bare id.
-* JumpCloud: repeated member adds, member removal by value list.
-
-A PATCH is applied to the state of the stored object, and only the attributes whose
-value changed reach the services, all inside one transaction.
+business rules. Request bodies reach them already folded into one canonical state
+(``sso.scim.patch``), whichever identity provider sent them; the adapters map that
+state onto users and teams, all inside the view's transaction.
 """
 
 from __future__ import annotations
 
-import copy
-import re
 from typing import Any
 from urllib.parse import urljoin
 
@@ -28,20 +15,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.urls import reverse
-from django_scim import exceptions
 from django_scim.adapters import SCIMGroup, SCIMUser
-from scim2_filter_parser import ast as fast
-from scim2_filter_parser.lexer import SCIMLexer
-from scim2_filter_parser.parser import SCIMParser, SCIMParserError
 
 from chorus import services
 from chorus.models import LicenseType, Team, User
-from sso.scim_filters import CORE_GROUP, CORE_USER, ENTERPRISE_USER, TEAM_ID_PREFIX
+from sso.scim.filters import CORE_GROUP, CORE_USER, ENTERPRISE_USER, TEAM_ID_PREFIX
+from sso.scim.patch import StateMixin, bad_value, lookup
 
-PATCH_OPS = ("add", "replace", "remove")
 BOOL_STRINGS = {"true": True, "false": False}
-_PATH_RE = re.compile(r"^([A-Za-z][\w-]*)(?:\[(.+)\])?(?:\.([A-Za-z$][\w$-]*))?$")
-_URN_OBJECT = "@urn"
 
 ROLE_MISSING = (
     "The Chorus role “{name}” does not exist in this organisation. Create it in Chorus under "
@@ -56,234 +37,9 @@ def base_location(request=None, *args, **kwargs) -> str:
     return settings.CHORUS_BASE_URL
 
 
-def bad_value(detail: str) -> exceptions.BadRequestError:
-    return exceptions.BadRequestError(detail, scim_type="invalidValue")
-
-
-def bad_syntax(detail: str) -> exceptions.BadRequestError:
-    return exceptions.BadRequestError(detail, scim_type="invalidSyntax")
-
-
-# --- Value filters inside PATCH paths (members[value eq "1"]) -------------------------
-
-
-def _parse_filter(expression: str):
-    try:
-        return SCIMParser().parse(SCIMLexer().tokenize(expression))
-    except (SCIMParserError, ValueError, AttributeError, TypeError) as exc:
-        raise exceptions.BadRequestError("The path filter could not be parsed.", scim_type="invalidPath") from exc
-
-
-def _lookup(item: dict, name: str) -> Any:
-    for key, value in item.items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
-def _matches(node, item: dict) -> bool:
-    """Evaluate a parsed value filter against one multi-valued item."""
-    if isinstance(node, fast.Filter):
-        result = _matches(node.expr, item)
-        return not result if node.negated else result
-    if isinstance(node, fast.LogExpr):
-        left, right = _matches(node.expr1, item), _matches(node.expr2, item)
-        return (left and right) if node.op.lower() == "and" else (left or right)
-    if isinstance(node, fast.AttrExpr):
-        path = node.attr_path
-        name = path.sub_attr.value if path.sub_attr else path.attr_name
-        actual = _lookup(item, name)
-        op = node.value.lower()
-        if op == "pr":
-            return actual not in (None, "", [])
-        expected = node.comp_value.value if node.comp_value else None
-        a, e = str(actual).lower(), str(expected).lower()
-        return {
-            "eq": a == e, "ne": a != e, "co": e in a, "sw": a.startswith(e), "ew": a.endswith(e),
-        }.get(op, False) if actual is not None else op == "ne"
-    return False
-
-
-def _equalities(node) -> dict:
-    """``type eq "work"`` → ``{"type": "work"}``: the item an add creates when none matches."""
-    if isinstance(node, fast.Filter):
-        return _equalities(node.expr)
-    if isinstance(node, fast.LogExpr) and node.op.lower() == "and":
-        return {**_equalities(node.expr1), **_equalities(node.expr2)}
-    if isinstance(node, fast.AttrExpr) and node.value.lower() == "eq" and node.comp_value:
-        path = node.attr_path
-        return {path.sub_attr.value if path.sub_attr else path.attr_name: node.comp_value.value}
-    return {}
-
-
-# --- The shared adapter machinery -----------------------------------------------------
-
-
-class _StateMixin:
-    """Folds SCIM documents and PATCH operations into a canonical state dict."""
-
-    CORE_URN = ""
-    # lower-case attribute name → canonical name, per schema URN
-    ATTRIBUTES: dict[str, dict[str, str]] = {}
-    MULTI_VALUED: frozenset[str] = frozenset()
-    COMPLEX: frozenset[str] = frozenset()
-    # Echoed back by IdPs in PUT bodies: accepted and ignored.
-    READ_ONLY = frozenset({"id", "meta", "schemas", "groups", "displayName"})
-    # Attributes a PUT clears when its body leaves them out.
-    PUT_CLEARS: frozenset[str] = frozenset()
-
-    def _target(self, path: str) -> tuple | None:
-        """``(attr, filter, sub)`` for a path, ``(_URN_OBJECT, urn)`` for a bare
-        schema URN (a nested object), ``None`` for attributes we do not keep."""
-        text = path.strip()
-        namespace = self.CORE_URN
-        for urn in self.ATTRIBUTES:
-            if text.lower() == urn.lower():
-                return (_URN_OBJECT, urn)
-            if text.lower().startswith(urn.lower() + ":"):
-                namespace, text = urn, text[len(urn) + 1:]
-                break
-        else:
-            if text.lower().startswith("urn:"):
-                return None
-        match = _PATH_RE.match(text)
-        if not match:
-            raise exceptions.BadRequestError(f"Invalid path '{path}'.", scim_type="invalidPath")
-        attr, flt, sub = match.groups()
-        canonical = self.ATTRIBUTES[namespace].get(attr.lower())
-        if canonical is None:
-            return None
-        return canonical, flt, sub
-
-    def _apply(self, state: dict, op: Any, path: Any, value: Any) -> None:
-        op = str(op or "").lower()
-        if op not in PATCH_OPS:
-            raise bad_syntax(f"Unknown PATCH op '{op}'.")
-        if not path:
-            if op == "remove":
-                raise exceptions.BadRequestError("A remove operation needs a path.", scim_type="noTarget")
-            if not isinstance(value, dict):
-                raise bad_syntax("A PATCH operation without a path needs an object value.")
-            for key, item in value.items():
-                self._apply_path(state, op, key, item)
-            return
-        if not isinstance(path, str):
-            raise exceptions.BadRequestError("path must be a string.", scim_type="invalidPath")
-        self._apply_path(state, op, path, value)
-
-    def _apply_path(self, state: dict, op: str, path: str, value: Any) -> None:
-        target = self._target(path)
-        if target is None:
-            return
-        if target[0] == _URN_OBJECT:
-            if op == "remove" or not isinstance(value, dict):
-                raise bad_value(f"{target[1]} must be an object.")
-            for key, item in value.items():
-                self._apply_path(state, op, f"{target[1]}:{key}", item)
-            return
-        attr, flt, sub = target
-        if attr in self.READ_ONLY:
-            return
-        if attr in self.MULTI_VALUED:
-            state[attr] = self._apply_multi(list(state.get(attr) or []), op, flt, sub, value)
-        elif attr in self.COMPLEX:
-            current = state.get(attr)
-            current = dict(current) if isinstance(current, dict) else ({"value": current} if current else {})
-            if sub:
-                if op == "remove":
-                    current.pop(sub, None)
-                else:
-                    current[sub] = value
-                state[attr] = current or None
-            elif op == "remove" or value in (None, ""):
-                state[attr] = None
-            elif isinstance(value, dict):
-                state[attr] = {**current, **value}
-            else:
-                state[attr] = value
-        else:
-            state[attr] = None if op == "remove" else value
-
-    @staticmethod
-    def _apply_multi(items: list, op: str, flt: str | None, sub: str | None, value: Any) -> list:
-        items = [dict(i) if isinstance(i, dict) else {"value": i} for i in items]
-        if flt:
-            node = _parse_filter(flt)
-            matched = [i for i in items if _matches(node, i)]
-            if op == "remove":
-                if sub:
-                    for item in matched:
-                        item.pop(sub, None)
-                    return items
-                return [i for i in items if not any(i is m for m in matched)]
-            if not matched:
-                matched = [_equalities(node)]
-                items.append(matched[0])
-            for item in matched:
-                if sub:
-                    item[sub] = value
-                elif isinstance(value, dict):
-                    item.update(value)
-                else:
-                    raise bad_value("A filtered path without a sub-attribute needs an object value.")
-            return items
-        if sub:
-            if op == "remove":
-                for item in items:
-                    item.pop(sub, None)
-            else:
-                items = items or [{}]
-                for item in items:
-                    item[sub] = value
-            return items
-        values = value if isinstance(value, list) else ([] if value in (None, "") else [value])
-        values = [v if isinstance(v, dict) else {"value": v} for v in values]
-
-        def same(a: dict, b: dict) -> bool:
-            return str(_lookup(a, "value")) == str(_lookup(b, "value"))
-
-        if op == "replace":
-            return values
-        if op == "add":
-            for v in values:
-                if not any(same(v, i) for i in items):
-                    items.append(v)
-            return items
-        if not values:
-            return []
-        return [i for i in items if not any(same(v, i) for v in values)]
-
-    def state_from_document(self, document: Any) -> dict:
-        if not isinstance(document, dict):
-            raise bad_syntax("The request body must be a JSON object.")
-        state: dict = {}
-        for key, value in document.items():
-            self._apply_path(state, "add", key, value)
-        return state
-
-    def handle_operations(self, operations: Any) -> None:
-        if not isinstance(operations, list) or not operations:
-            raise bad_syntax("A PATCH request needs an Operations list.")
-        before = self.current_state()
-        state = copy.deepcopy(before)
-        for operation in operations:
-            if not isinstance(operation, dict):
-                raise bad_syntax("Each PATCH operation must be an object.")
-            self._apply(state, _lookup(operation, "op"), _lookup(operation, "path"), _lookup(operation, "value"))
-        changed = {k for k in set(state) | set(before) if state.get(k) != before.get(k)}
-        if changed:
-            self.commit(state, changed)
-
-    def from_dict(self, d: dict, *, replace: bool = False) -> None:
-        """POST (``replace=False`` on a new object) and PUT (``replace=True``)."""
-        state = self.state_from_document(d)
-        self.commit(state, set(state) | (self.PUT_CLEARS if replace else set()))
-
-    def current_state(self) -> dict:
-        raise NotImplementedError
-
-    def commit(self, state: dict, keys: set[str]) -> None:
-        raise NotImplementedError
+class _Adapter(StateMixin):
+    """What both adapters need besides the state: the token's organisation, and
+    absolute ``$ref`` URLs on the public base URL."""
 
     @property
     def org(self):
@@ -319,7 +75,7 @@ def _boolean(value: Any) -> bool:
 def _manager_id(value: Any) -> str | None:
     """Enterprise ``manager`` as ``{"value": id}``, a bare id, or empty to clear."""
     if isinstance(value, dict):
-        value = _lookup(value, "value")
+        value = lookup(value, "value")
     if value in (None, ""):
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -330,7 +86,7 @@ def _manager_id(value: Any) -> str | None:
 # --- Users ------------------------------------------------------------------------------
 
 
-class ScimUser(_StateMixin, SCIMUser):
+class ScimUser(_Adapter, SCIMUser):
     id_field = "id"
     url_name = "scim:users"
     resource_type = "User"
@@ -367,13 +123,13 @@ class ScimUser(_StateMixin, SCIMUser):
 
     @staticmethod
     def _email(state: dict, username: str) -> str | None:
-        emails = [e for e in state.get("emails") or [] if isinstance(e, dict) and _lookup(e, "value")]
+        emails = [e for e in state.get("emails") or [] if isinstance(e, dict) and lookup(e, "value")]
         chosen = (
-            next((e for e in emails if _lookup(e, "primary") in (True, "true", "True")), None)
-            or next((e for e in emails if str(_lookup(e, "type")).lower() == "work"), None)
+            next((e for e in emails if lookup(e, "primary") in (True, "true", "True")), None)
+            or next((e for e in emails if str(lookup(e, "type")).lower() == "work"), None)
             or (emails[0] if emails else None)
         )
-        email = str(_lookup(chosen, "value")).strip() if chosen else ""
+        email = str(lookup(chosen, "value")).strip() if chosen else ""
         if not email and "@" in username:
             email = username
         if not email:
@@ -501,7 +257,7 @@ class ScimUser(_StateMixin, SCIMUser):
 # --- Groups (teams) ---------------------------------------------------------------------
 
 
-class ScimGroup(_StateMixin, SCIMGroup):
+class ScimGroup(_Adapter, SCIMGroup):
     """A SCIM Group is a Chorus team. Members are users of the same organisation;
     one user is in one team at a time."""
 
@@ -535,7 +291,7 @@ class ScimGroup(_StateMixin, SCIMGroup):
         return list(User.objects.for_org(self.org).filter(team=team).order_by("pk").values_list("pk", flat=True))
 
     def _members(self, state: dict) -> list[User]:
-        ids = {str(_lookup(m, "value")).strip() for m in state.get("members") or []}
+        ids = {str(lookup(m, "value")).strip() for m in state.get("members") or []}
         if any(not i.isdigit() for i in ids):
             raise bad_value("members must name users of this organisation by id.")
         users = list(User.objects.for_org(self.org).filter(pk__in=[int(i) for i in ids]))

@@ -1,13 +1,13 @@
 """SAML (djangosaml2) settings, imported by chorus.settings. Owned by the SAML work.
 
 There is one service provider for every organisation: the pysaml2 configuration is
-built per request by ``sso.saml.saml_config_loader`` (the identity provider of the
+built per request by ``sso.saml.acs.saml_config_loader`` (the identity provider of the
 organisation named by the Response's Issuer), so there is no static SAML_CONFIG.
 """
 
-SAML_AUTHENTICATION_BACKENDS: list[str] = ["sso.saml_backend.ChorusSaml2Backend"]
+SAML_AUTHENTICATION_BACKENDS: list[str] = ["sso.saml.backend.ChorusSaml2Backend"]
 
-SAML_CONFIG_LOADER = "sso.saml.saml_config_loader"
+SAML_CONFIG_LOADER = "sso.saml.acs.saml_config_loader"
 
 # SCIM is the source of truth for people: SAML signs existing, active users in and
 # never creates or edits one.
