@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from chorus.domains import registrable_domain
 from chorus.tenancy import OrgManager, OrgQuerySet
 
 
@@ -356,8 +357,6 @@ class Engagement(models.Model):
 def email_domain_of(email: str) -> str:
     """The registrable domain of an address (``ann@mail.acme.co.uk`` → ``acme.co.uk``),
     the key account matching finds attendees by."""
-    from crm.matching import registrable_domain
-
     return registrable_domain(email or "")[:255]
 
 

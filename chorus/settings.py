@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "crm",
     "dialers",
     "sso",
+    "console",
     "djangosaml2",
 ]
 
@@ -82,7 +83,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "chorus.context_processors.console",
+                "console.context_processors.console",
             ],
         },
     },
@@ -109,7 +110,7 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "chorus.User"
-AUTHENTICATION_BACKENDS = ["chorus.auth.EmailBackend"]  # SAML's backend is added in sso/conf_saml.py
+AUTHENTICATION_BACKENDS = ["chorus.auth.EmailBackend"]  # SAML's backend is added in sso/saml/conf.py
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -186,7 +187,6 @@ REQUESTS_CA_BUNDLE = env("REQUESTS_CA_BUNDLE", default="") or None
 SALESFORCE_LOGIN_URL = env("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com").rstrip("/")
 SALESFORCE_CLIENT_ID = env("SALESFORCE_CLIENT_ID", default="")
 SALESFORCE_CLIENT_SECRET = env("SALESFORCE_CLIENT_SECRET", default="")
-SALESFORCE_CANVAS_SECRET = env("SALESFORCE_CANVAS_SECRET", default="")
 HUBSPOT_AUTH_URL = env("HUBSPOT_AUTH_URL", default="https://app.hubspot.com").rstrip("/")
 HUBSPOT_API_URL = env("HUBSPOT_API_URL", default="https://api.hubapi.com").rstrip("/")
 HUBSPOT_CLIENT_ID = env("HUBSPOT_CLIENT_ID", default="")
@@ -204,18 +204,32 @@ ZOOM_API_URL = env("ZOOM_API_URL", default="https://api.zoom.us/v2").rstrip("/")
 ZOOM_CLIENT_ID = env("ZOOM_CLIENT_ID", default="")
 ZOOM_CLIENT_SECRET = env("ZOOM_CLIENT_SECRET", default="")
 ZOOM_WEBHOOK_SECRET_TOKEN = env("ZOOM_WEBHOOK_SECRET_TOKEN", default="")
-SLACK_OAUTH_URL = env("SLACK_OAUTH_URL", default="https://slack.com").rstrip("/")
-SLACK_API_URL = env("SLACK_API_URL", default="https://slack.com/api/")
-SLACK_CLIENT_ID = env("SLACK_CLIENT_ID", default="")
-SLACK_CLIENT_SECRET = env("SLACK_CLIENT_SECRET", default="")
-SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", default="")
-GAINSIGHT_URL_TEMPLATE = env("GAINSIGHT_URL_TEMPLATE", default="https://{domain}.gainsightcloud.com")
 NOTETAKER_API_URL = env("NOTETAKER_API_URL", default="")
 NOTETAKER_API_KEY = env("NOTETAKER_API_KEY", default="")
-CLARI_FRAME_ORIGIN = env("CLARI_FRAME_ORIGIN", default="https://app.clari.com")
+MICROSOFT_GRAPH_URL = env("MICROSOFT_GRAPH_URL", default="https://graph.microsoft.com/v1.0").rstrip("/")
+
+# Fetching what admins and users typed (SAML metadata, ICS feeds, dialer media) is
+# refused for private addresses (SSRF) unless these are set (staging, tests).
+SAML_METADATA_ALLOW_PRIVATE = env.bool("SAML_METADATA_ALLOW_PRIVATE", default=False)
+CALENDAR_ICS_ALLOW_PRIVATE = env.bool("CALENDAR_ICS_ALLOW_PRIVATE", default=False)
+DIALER_MEDIA_ALLOW_PRIVATE_HOSTS = env.bool("DIALER_MEDIA_ALLOW_PRIVATE_HOSTS", default=False)
+
+# Recordings: size caps (bytes) and the dialer import's download settings.
+ZOOM_RECORDING_MAX_BYTES = env.int("ZOOM_RECORDING_MAX_BYTES", default=4 * 1024**3)
+DIALER_MEDIA_MAX_BYTES = env.int("DIALER_MEDIA_MAX_BYTES", default=500 * 1024**2)
+DIALER_MEDIA_CONCURRENCY = env.int("DIALER_MEDIA_CONCURRENCY", default=8)
+DIALER_MEDIA_TIMEOUT = (env.float("DIALER_MEDIA_CONNECT_TIMEOUT", default=5.0),
+                        env.float("DIALER_MEDIA_READ_TIMEOUT", default=30.0))
+# Dialers whose calls come from an S3 bucket (an S3-compatible endpoint for staging).
+DIALER_S3_ENDPOINT_URL = env("DIALER_S3_ENDPOINT_URL", default="")
+DIALER_S3_REGION = env("DIALER_S3_REGION", default="us-east-1")
+# Dialer API base URLs by dialer key (JSON), overriding the catalogue's, e.g.
+# {"aircall": "https://staging.example/v1"}; and per-dialer platform tokens (JSON).
+DIALER_API_URLS = env.json("DIALER_API_URLS", default={})
+DIALER_PLATFORM_TOKENS = env.json("DIALER_PLATFORM_TOKENS", default={})
 
 # SSO settings live beside their code (plain settings modules, no Django imports).
-from sso.conf_saml import *  # noqa: E402,F403
-from sso.conf_scim import *  # noqa: E402,F403
+from sso.saml.conf import *  # noqa: E402,F403
+from sso.scim.conf import *  # noqa: E402,F403
 
 AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, *SAML_AUTHENTICATION_BACKENDS]  # noqa: F405

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from chorus import services
 from chorus.models import Engagement, Moment, Organization, Participant, Role, Tracker, User
+from integrations.ready import engagements_ready
 
 DEMO_SLUG = "dunder-mifflin"
 DEMO_DOMAIN = "dundermifflin.com"
@@ -126,4 +127,6 @@ def _seed_engagements(*, org, people, trackers, count, seed) -> int:
                                       text=f"…we talked about {name.lower()}…", speaker=prospect[0]))
     Participant.objects.bulk_create(participants)
     Moment.objects.bulk_create(moments)
+    # Like every source: account matching, CRM Objects Creation and whatever else listens.
+    engagements_ready(org=org, engagements=[e for e, _, _ in engagements])
     return len(engagements)

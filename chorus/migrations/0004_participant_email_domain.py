@@ -7,7 +7,7 @@ BATCH = 2000
 
 def backfill(apps, schema_editor):
     """Existing participants get their registrable email domain, a batch at a time."""
-    from crm.matching import registrable_domain
+    from chorus.domains import registrable_domain
 
     Participant = apps.get_model("chorus", "Participant")
     last = 0

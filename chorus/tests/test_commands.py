@@ -5,7 +5,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from chorus.models import Engagement, LicenseType, Organization, Role, Team, User
+from chorus.models import LicenseType, Organization, Role, User
 
 
 def run(*args):
@@ -44,19 +44,3 @@ def test_create_user_errors_are_clear(db):
     run("create_org", "initech", "--name", "Initech")
     with pytest.raises(CommandError, match="No role 'Boss'"):
         run("create_user", "initech", "a@initech.com", "--role", "Boss")
-
-
-def test_seed_demo_makes_a_demo_org_once(db):
-    out = run("seed_demo")
-    assert "Log in as admin: oscar.martinez@dundermifflin.com / " in out
-    org = Organization.objects.get(slug="dunder-mifflin")
-    kinds = set(Engagement.objects.for_org(org).values_list("kind", flat=True))
-    assert kinds == set(Engagement.Kind.values)
-    assert Engagement.objects.for_org(org).count() == 50
-    used_roles = set(User.objects.for_org(org).values_list("role__name", flat=True))
-    assert set(Role.BUILTIN_NAMES) <= used_roles
-    assert Team.objects.for_org(org).count() >= 2
-    admin = User.objects.get(email="oscar.martinez@dundermifflin.com")
-    assert admin.is_org_admin and admin.check_password("chorus-demo-2026")
-    run("seed_demo")
-    assert Engagement.objects.for_org(org).count() == 50  # idempotent

@@ -15,7 +15,7 @@ from crm.push.forms import CrmObjectsForm
 from crm.push.required_fields import crm_field_answers_submit, crm_field_requests_pending, required_fields_set
 from crm.push.section import SECTION_KEY, crm_objects_context
 from crm.push.services import crm_connection_for_push, crm_objects_settings_update, engagement_push_again
-from integrations.views import IntegrationsView
+from integrations.pages import integrations_page
 
 PARTIAL = "crm_push/section.html"
 
@@ -39,10 +39,7 @@ class CrmObjectsSaveView(OrgAdminMixin, View):
             return redirect(reverse("settings-integrations") + f"?saved={SECTION_KEY}#{SECTION_KEY}")
         # Without JavaScript: the whole page again, this section with its errors.
         request._crm_objects_form = form
-        request.method = "GET"
-        response = IntegrationsView.as_view()(request)
-        response.status_code = 422
-        return response
+        return integrations_page.render_again(request, status=422)
 
 
 class RequiredFieldsSaveView(OrgAdminMixin, View):

@@ -9,9 +9,10 @@ class ConferencingConfig(AppConfig):
 
     def ready(self):
         from integrations.conferencing import services
-        from integrations.registry import Provider, Section, register_provider, register_section
+        from integrations.conferencing.provider import ZoomProvider
+        from integrations.registry import Section, register_provider, register_section
 
-        register_provider(Provider(key=services.PROVIDER, label="Zoom", category="conferencing"))
+        register_provider(ZoomProvider(key=services.PROVIDER, label="Zoom", category="conferencing"))
         register_section(
             Section(
                 key="native-zoom-integration",
@@ -21,3 +22,14 @@ class ConferencingConfig(AppConfig):
                 context=services.zoom_section,
             )
         )
+
+        # Sections of the console's Organization Settings and Personal Settings pages.
+        from integrations.conferencing.calendar_views import calendar_section, recording_rules_section
+        from integrations.registry import ORGANIZATION_PAGE, PERSONAL_PAGE
+
+        register_section(Section(key="meeting-recording-rules", title="Meeting Recording Rules", order=10,
+                                 template="conferencing/section_recording_rules.html",
+                                 context=recording_rules_section, page=ORGANIZATION_PAGE))
+        register_section(Section(key="calendar-section", title="Calendar", order=10,
+                                 template="conferencing/section_calendar.html", context=calendar_section,
+                                 page=PERSONAL_PAGE))

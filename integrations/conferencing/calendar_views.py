@@ -1,5 +1,7 @@
 """Personal calendars: connect Google / Microsoft 365 (OAuth) or an ICS feed,
-sync now, disconnect. Each user manages only their own calendars."""
+sync now, disconnect. Each user manages only their own calendars. Also the two
+console sections conferencing registers: Personal Settings > Calendar and
+Organization Settings > Meeting Recording Rules (with its in-place Display As)."""
 
 from __future__ import annotations
 
@@ -7,18 +9,32 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 
+from chorus import services as chorus_services
+from chorus.forms import DisplayAsForm
 from chorus.tenancy import get_for_org_or_404
-from chorus.views import OrgMemberMixin
+from chorus.views import OrgAdminMixin, OrgMemberMixin, form_errors_to
 from integrations.conferencing import calendars
 from integrations.conferencing.calendars import CalendarError
 from integrations.conferencing.models import Calendar, CalendarEvent
 
 SESSION_KEY = "calendar_oauth"
 OAUTH_PROVIDERS = (Calendar.Provider.GOOGLE, Calendar.Provider.MICROSOFT)
+
+
+def calendar_section(request, org) -> dict:
+    """Context of Personal Settings > Calendar (``conferencing/section_calendar.html``)."""
+    return calendars.calendar_personal_context(request)
+
+
+def recording_rules_section(request, org) -> dict:
+    """Context of Organization Settings > Meeting Recording Rules
+    (``conferencing/section_recording_rules.html``)."""
+    return {"org": org, "display_form": DisplayAsForm.for_org(org),
+            "rules": calendars.recording_rules_context(org=org)}
 
 
 def personal_url() -> str:
@@ -108,3 +124,33 @@ class MeetingRecordingView(OrgMemberMixin, View):
             else f"Chorus won't record “{title}”, and won't push it to the CRM.",
         )
         return redirect(reverse("settings-personal") + "#upcoming-meetings")
+
+
+class DisplayAsView(OrgAdminMixin, View):
+    """Meeting Recording Rules > Display As: edited in place with htmx (and as a
+    plain form post without JavaScript)."""
+
+    partial = "conferencing/_display_as.html"
+
+    def get(self, request):
+        editing = request.GET.get("edit") == "1"
+        return render(request, self.partial, {"org": self.org, "display_form": DisplayAsForm.for_org(self.org),
+                                              "editing_display_as": editing})
+
+    def post(self, request):
+        form = DisplayAsForm(request.POST)
+        if form.is_valid():
+            try:
+                chorus_services.organization_update_settings(
+                    org=self.org, actor=request.user,
+                    notetaker_display_name=form.cleaned_data["notetaker_display_name"],
+                )
+            except ValidationError as exc:
+                form_errors_to(form, exc)
+            else:
+                if not request.htmx:
+                    messages.success(request, "The Notetaker name was saved.")
+                    return redirect("settings-organization")
+                return render(request, self.partial, {"org": self.org, "saved": True})
+        ctx = {"org": self.org, "display_form": form, "editing_display_as": True}
+        return render(request, self.partial, ctx, status=400 if not request.htmx else 200)

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from chorus.demo import DEMO_PASSWORD, seed_demo
+from console.demo import DEMO_PASSWORD, seed_demo
 
 
 class Command(BaseCommand):

@@ -3,6 +3,8 @@ signed in; admin-only entries only to org admins."""
 
 from django.urls import reverse
 
+from crm.push.models import CrmFieldRequest
+
 MAIN_NAV = (("Recordings", "recordings"), ("Deals", "deals"), ("Analytics", "analytics"))
 SETTINGS_NAV = (
     ("Integrations", "settings-integrations", True),
@@ -23,8 +25,6 @@ def console(request):
     def item(label, name):
         url = reverse(name)
         return {"label": label, "url": url, "active": path.startswith(url)}
-
-    from crm.push.models import CrmFieldRequest
 
     # Seed: reps are required to fill out CRM picklists after their meetings and calls.
     pending = CrmFieldRequest.objects.filter(user=user, answered_at__isnull=True).count()

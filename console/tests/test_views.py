@@ -46,19 +46,8 @@ def test_support_staff_without_org_are_pointed_to_the_admin(client, db):
     assert client.get("/recordings/").status_code == 403
 
 
-def test_login_with_email_and_password(client, org):
-    UserFactory(org=org, email="Ada@Acme.example", password="a-good-password-1")
-    response = client.post("/login/", {"username": "ada@acme.example", "password": "a-good-password-1"})
-    assert response.status_code == 302
-    client.logout()
-    bad = client.post("/login/", {"username": "ada@acme.example", "password": "nope"})
-    assert bad.status_code == 200 and "do not match an active account" in bad.content.decode()
 
 
-def test_deactivated_users_cannot_log_in(client, org):
-    UserFactory(org=org, email="gone@acme.example", password="a-good-password-1", is_active=False)
-    response = client.post("/login/", {"username": "gone@acme.example", "password": "a-good-password-1"})
-    assert response.status_code == 200 and "_auth_user_id" not in client.session
 
 
 # --- Tenant isolation: another org's ids are 404 -----------------------------------------
@@ -223,18 +212,6 @@ def test_personal_api_token_is_shown_once(admin_client, admin_user):
     assert admin_client.post("/settings/personal/", {"name": ""}).status_code == 400
 
 
-def test_public_api_authenticates_with_personal_token(client, rep_user):
-    """The DRF authentication class accepts a live token and refuses others."""
-    from rest_framework.test import APIRequestFactory
-
-    from chorus.api_auth import PersonalTokenAuthentication
-
-    _, raw = services.api_token_create(user=rep_user, name="Zapier")
-    rep_user.org.api_access = True
-    rep_user.org.save()
-    request = APIRequestFactory().get("/api/v1/", HTTP_AUTHORIZATION=f"Bearer {raw}")
-    user, token = PersonalTokenAuthentication().authenticate(request)
-    assert user == rep_user and token.last_used_at is None  # updated in the database only
 
 
 def test_recording_notification_detection_on_roles_page(admin_client, rep_user, org):
@@ -247,6 +224,7 @@ def test_recording_notification_detection_on_roles_page(admin_client, rep_user, 
     url = "/settings/integrations/dialers/compliance/"
     bad = admin_client.post(url, {"phrases": "x" * 201, "window_seconds": "30"})
     assert bad.status_code == 400 and "at most 200 characters" in bad.content.decode()
+    assert "Create a custom role" in bad.content.decode()  # the whole Roles page again, errors in place
     bad = admin_client.post(url, {"phrases": "", "window_seconds": "2"})
     assert bad.status_code == 400 and "greater than or equal to 5" in bad.content.decode()
     assert not ComplianceSettings.objects.filter(org=org).exists()
