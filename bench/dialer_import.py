@@ -129,7 +129,7 @@ def run_scenario(calls: int, users: int, media_bytes: int, workdir: Path) -> dic
 
     from chorus.models import Engagement, User
     from chorus.services import organization_create
-    from dialers import services
+    from dialers import import_run as services
     from integrations.models import Connection, ConnectionStatus
 
     org = organization_create(slug="bench", name="Bench", domains=["bench.example"])

@@ -18,3 +18,11 @@ class DialersConfig(AppConfig):
                 extra={"family": d.family, "crm_field": d.crm_field, "crm_exempt": d.crm_exempt}))
         register_section(Section(key="dialers", title="Dialer Integrations", order=40,
                                  template="dialers/section.html", context=dialers_section))
+
+        # Roles and Permissions > Compliance: recording notification detection.
+        from dialers.views import notification_detection_section
+        from integrations.registry import ROLES_PAGE
+
+        register_section(Section(key="notification-detection", title="Compliance: recording notification detection",
+                                 order=10, template="dialers/section_notification_detection.html",
+                                 context=notification_detection_section, page=ROLES_PAGE))

@@ -38,6 +38,12 @@ class CredentialField:
     help: str = ""
 
 
+# Zoom Phone (seed): "This integration is for Salesforce only no other CRMs are
+# supported at this time."
+ZOOM_PHONE_SALESFORCE_ONLY = ("Zoom Phone works with Salesforce only: this integration is for Salesforce only, "
+                              "no other CRMs are supported at this time.")
+READS_ANOTHER_CRM = "{label} reads calls from {crm}, but your connected CRM is not {crm}."
+
 @dataclass(frozen=True)
 class Dialer:
     key: str
@@ -53,6 +59,10 @@ class Dialer:
     api_base_url: str = ""  # dialer_api family: the vendor's API root ({domain} filled in)
     api_auth: str = ""  # dialer_api family: "basic" (first two fields) or "bearer"
     api_style: str = ""  # dialer_api family: "" (Aircall-shaped call list) or "zendesk" (Talk incremental export)
+    # The one CRM it works with (a CRM provider key), and what the page says when
+    # another CRM is connected ("" = the standard sentence).
+    only_crm: str = ""
+    only_crm_refusal: str = ""
 
     @property
     def requires_crm(self) -> bool:
@@ -61,6 +71,10 @@ class Dialer:
     @property
     def asks_crm_field(self) -> bool:
         return self.crm_field in (SALESFORCE_FIELD, HUBSPOT_FIELD, BLANK_FIELD, OPTIONAL_FIELD)
+
+    @property
+    def only_crm_key(self) -> str:
+        return self.only_crm or ("hubspot" if self.crm_field == HUBSPOT_FIELD else "")
 
     @property
     def crm_field_required(self) -> bool:
@@ -183,16 +197,13 @@ DIALERS: tuple[Dialer, ...] = (
            directions="Input your Username, Password and Domain", aliases=("Zendesk",),
            api_base_url="https://{domain}.zendesk.com/api/v2", api_auth="basic", api_style="zendesk"),
     Dialer(key="zoom_phone", label="Zoom Phone", family=ZOOM_PHONE, crm_field=OPTIONAL_FIELD, crm_exempt=True,
-           directions=ZOOM_DIRECTION, aliases=("Zoom",)),
+           directions=ZOOM_DIRECTION, aliases=("Zoom",), only_crm="salesforce",
+           only_crm_refusal=ZOOM_PHONE_SALESFORCE_ONLY),
 )
 
 CATALOGUE: dict[str, Dialer] = {d.key: d for d in DIALERS}
 assert len(CATALOGUE) == len(DIALERS), "dialer keys must be unique"
 
-# Zoom Phone (seed): "This integration is for Salesforce only no other CRMs are
-# supported at this time."
-ZOOM_PHONE_SALESFORCE_ONLY = ("Zoom Phone works with Salesforce only: this integration is for Salesforce only, "
-                              "no other CRMs are supported at this time.")
 ZOOM_PHONE_ACCOUNT_NOTE = ("The Zoom phone API requires a Business or Enterprise Zoom account. If you do not have "
                            "a Business or Enterprise account, Chorus will be unable to pull in calls.")
 

@@ -42,7 +42,6 @@ class MediaStatus(models.TextChoices):
     NONE = "none", "No recording"
 
 
-MEDIA_COLOURS = {"pending": "blue", "stored": "green", "failed": "amber", "rejected": "red", "none": "grey"}
 
 
 class DialerCall(models.Model):
@@ -80,10 +79,6 @@ class DialerCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dialer}:{self.external_id}"
-
-    @property
-    def media_colour(self) -> str:
-        return MEDIA_COLOURS.get(self.media_status, "grey")
 
 
 class ComplianceSettings(models.Model):

@@ -24,8 +24,14 @@ from dialers.catalogue import (
 )
 from dialers.forms import DialerForm, NotificationDetectionForm
 from integrations.models import Connection, ConnectionStatus
+from integrations.pages import roles_page
+from integrations.registry import PROVIDERS
 
-CRM_LABELS = {"salesforce": "Salesforce", "hubspot": "HubSpot", "dynamics": "Microsoft Dynamics"}
+
+def crm_label(crm) -> str:
+    """The connected CRM's name, from the provider registry."""
+    provider = PROVIDERS.get(crm.provider) if crm else None
+    return provider.label if provider else ""
 
 
 def section_url() -> str:
@@ -33,12 +39,9 @@ def section_url() -> str:
 
 
 def _task_fields(org, crm) -> list[tuple[str, str]]:
-    if crm is None:
-        return []
-    from crm.models import CrmField
-
-    return list(CrmField.objects.for_org(org).filter(provider=crm.provider, object_name="Task", missing_since=None)
-                .order_by("label").values_list("api_name", "label"))
+    """The connected CRM's Task fields (its provider reads them from the field import)."""
+    provider = PROVIDERS.get(crm.provider) if crm else None
+    return provider.task_fields(org=org) if provider is not None else []
 
 
 def dialers_section(request, org) -> dict:
@@ -46,7 +49,7 @@ def dialers_section(request, org) -> dict:
     crm = services.crm_connection_for(org=org)
     rows = [services.dialer_status(c) for c in services.dialer_connections(org=org).order_by("created_at")]
     return {
-        "rows": rows, "crm": crm, "crm_label": CRM_LABELS.get(crm.provider, "") if crm else "",
+        "rows": rows, "crm": crm, "crm_label": crm_label(crm),
         "zoom_phone": next((r for r in rows if r["dialer"].family == ZOOM_PHONE), None),
         "enterprise": org.is_enterprise,
     }
@@ -60,7 +63,7 @@ class DialerAddView(OrgAdminMixin, View):
         crm = services.crm_connection_for(org=self.org)
         connected = set(services.dialer_connections(org=self.org).values_list("provider", flat=True))
         ctx = {"dialers": dialers_search(query), "q": query, "crm": crm, "connected": connected,
-               "crm_label": CRM_LABELS.get(crm.provider, "") if crm else ""}
+               "crm_label": crm_label(crm)}
         if request.headers.get("HX-Request"):
             return render(request, "dialers/_dialer_list.html", ctx)
         return render(request, "dialers/add.html", ctx)
@@ -84,14 +87,14 @@ class DialerFormView(OrgAdminMixin, View):
 
     def form(self, data=None):
         return DialerForm(data, dialer=self.dialer, task_fields=_task_fields(self.org, self.crm),
-                          crm_label=CRM_LABELS.get(self.crm.provider, "") if self.crm else "",
+                          crm_label=crm_label(self.crm),
                           connection=self.connection)
 
     def render_page(self, form, status=200):
         refusal = services.dialer_connect_refusal(org=self.org, dialer=self.dialer, crm=self.crm)
         return render(self.request, "dialers/connect.html", {
             "dialer": self.dialer, "form": form, "connection": self.connection, "crm": self.crm,
-            "crm_label": CRM_LABELS.get(self.crm.provider, "") if self.crm else "", "refusal": refusal,
+            "crm_label": crm_label(self.crm), "refusal": refusal,
             "outreach_mapping": OUTREACH_MAPPING if self.dialer.key == "outreach" else None,
             "zoom_account_note": ZOOM_PHONE_ACCOUNT_NOTE, "is_zoom": self.dialer.family == ZOOM_PHONE,
             "editing_disposition": self.request.GET.get("edit") == "disposition",
@@ -177,6 +180,18 @@ class DialerStatusView(ConnectionActionView):
         return render(request, "dialers/_status.html", {"row": services.dialer_status(connection)})
 
 
+def notification_detection_section(request, org) -> dict | None:
+    """Context of Roles and Permissions > Compliance: recording notification
+    detection (Enterprise only; ``None`` leaves the section out). After a refused
+    save, the form with its errors (see :class:`NotificationDetectionView`)."""
+    if not org.is_enterprise:
+        return None
+    form = getattr(request, "_notification_detection_form", None)
+    if form is None:
+        form = NotificationDetectionForm.for_settings(services.compliance_settings(org=org))
+    return {"form": form}
+
+
 class NotificationDetectionView(OrgAdminMixin, View):
     """Saves Roles and Permissions > Compliance > recording notification detection."""
 
@@ -193,10 +208,5 @@ class NotificationDetectionView(OrgAdminMixin, View):
             else:
                 messages.success(request, "Recording notification detection saved.")
                 return redirect(reverse("settings-roles") + "#notification-detection")
-        from chorus.forms import RoleCreateForm
-        from chorus.views import RoleListView
-
-        page = RoleListView(detection_form=form)  # the Roles page again, with the errors in place
-        page.setup(request)
-        page.org = self.org
-        return page.render(RoleCreateForm(), status=400)
+        request._notification_detection_form = form  # the Roles page again, with the errors in place
+        return roles_page.render_again(request, status=400)

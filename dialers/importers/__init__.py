@@ -6,21 +6,16 @@ fetches one recording at a time."""
 
 from __future__ import annotations
 
-import requests
-
 from dialers.catalogue import CRM_TASK, DIALER_API, S3_BUCKET, ZOOM_PHONE, Dialer
 from dialers.importers.base import CallRecord, DialerImportError, Importer, MediaError, Stored
+from integrations.http import HttpSession, http_session
 
 __all__ = ["CallRecord", "DialerImportError", "Importer", "MediaError", "Stored", "importer_for"]
 
 
-def _http() -> requests.Session:
-    from django.conf import settings
-
-    session = requests.Session()
-    session.verify = getattr(settings, "REQUESTS_CA_BUNDLE", None) or True
-    session.headers["User-Agent"] = "Chorus dialer import"
-    return session
+def _http() -> HttpSession:
+    """The families' session: the shared one (CA bundle, default timeout, user agent)."""
+    return http_session()
 
 
 def _media_auth(dialer: Dialer, secrets: dict, config: dict):
@@ -59,18 +54,20 @@ def _dialer_api(*, connection, dialer: Dialer, crm_connection):
     return cls(dialer=dialer, config=connection.config, secrets=connection.secrets, http=_http())
 
 
+ZOOM_PROVIDER = "zoom"  # the Chorus Zoom app (Native Zoom Integration), found in the registry
+
+
 def _zoom_phone(*, connection, dialer: Dialer, crm_connection):
     from dialers.importers.zoom_phone import ZoomPhoneImporter
-    from integrations.conferencing.services import zoom_connection_get
-    from integrations.conferencing.zoom import ZoomClient
-    from integrations.models import ConnectionStatus
+    from integrations.registry import PROVIDERS
 
-    zoom = zoom_connection_get(org=connection.org)
-    if zoom is None or zoom.status == ConnectionStatus.DISCONNECTED:
+    zoom = PROVIDERS.get(ZOOM_PROVIDER)
+    client = zoom.api_client(org=connection.org) if zoom is not None else None
+    if client is None:
         raise DialerImportError("The Chorus Zoom app is not installed: click Activate under Native Zoom Integration "
                                 "(Settings > Integrations) and approve it in Zoom; Zoom Phone calls are then "
                                 "imported at the next hourly run.")
-    return ZoomPhoneImporter(client=ZoomClient(zoom), http=_http())
+    return ZoomPhoneImporter(client=client, http=_http())
 
 
 FAMILIES = {CRM_TASK: _crm_task, S3_BUCKET: _s3_bucket, DIALER_API: _dialer_api, ZOOM_PHONE: _zoom_phone}

@@ -12,15 +12,17 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
-from integrations.http import DEFAULT_TIMEOUT, UnsafeUrl, public_url_check
+from integrations.calls import CallImportError, CallRecord  # noqa: F401 (re-exported)
+from integrations.http import HttpSession, UnsafeUrl, public_url_check
 
 # Recordings are audio or video; an HTML page means a login page or an expired link.
 MEDIA_CONTENT_TYPES = ("audio/", "video/", "application/octet-stream", "binary/octet-stream")
 CHUNK = 256 * 1024
 
 
-class DialerImportError(Exception):
-    """A failure of the whole run an admin can act on; ``str`` is the sentence shown."""
+# The whole run failed (an admin can act on it) / one call as found: shared with the
+# CRMs that list dialer calls (integrations.calls).
+DialerImportError = CallImportError
 
 
 class MediaError(Exception):
@@ -29,23 +31,6 @@ class MediaError(Exception):
     def __init__(self, message: str, *, permanent: bool = False):
         super().__init__(message)
         self.permanent = permanent
-
-
-@dataclass
-class CallRecord:
-    """One call as a family found it, before it becomes an Engagement."""
-
-    external_id: str
-    started_at: datetime
-    owner_email: str
-    duration_seconds: int = 0
-    title: str = ""
-    prospect_name: str = ""
-    prospect_email: str = ""
-    prospect_phone: str = ""
-    media_source: str = ""  # http(s) URL or s3://bucket/key
-    direction: str = ""
-    disposition: str = ""
 
 
 @dataclass
@@ -65,7 +50,7 @@ class Importer(Protocol):
 
 
 def max_media_bytes() -> int:
-    return int(getattr(settings, "DIALER_MEDIA_MAX_BYTES", 500 * 1024 * 1024))
+    return int(settings.DIALER_MEDIA_MAX_BYTES)
 
 
 def check_media_url(url: str) -> None:
@@ -77,7 +62,7 @@ def check_media_url(url: str) -> None:
         raise MediaError("The recording link is not a web address (http or https).", permanent=True)
     try:
         public_url_check(url, allow_http=True, allow_unresolvable=True,
-                         allow_private=getattr(settings, "DIALER_MEDIA_ALLOW_PRIVATE_HOSTS", False))
+                         allow_private=settings.DIALER_MEDIA_ALLOW_PRIVATE_HOSTS)
     except UnsafeUrl as exc:
         raise MediaError("The recording link points inside a private network; Chorus does not fetch it.",
                          permanent=True) from exc
@@ -109,12 +94,12 @@ def copy_capped(chunks: Iterable[bytes], dest: IO[bytes], *, content_type: str, 
     return Stored(size=written, content_type=content_type)
 
 
-def http_fetch(session: requests.Session, url: str, dest: IO[bytes], *, max_bytes: int,
+def http_fetch(session: HttpSession, url: str, dest: IO[bytes], *, max_bytes: int,
                auth=None, headers: dict | None = None) -> Stored:
     check_media_url(url)
     try:
         with session.get(url, stream=True, auth=auth, headers=headers, allow_redirects=True,
-                         timeout=getattr(settings, "DIALER_MEDIA_TIMEOUT", DEFAULT_TIMEOUT)) as resp:
+                         timeout=settings.DIALER_MEDIA_TIMEOUT) as resp:
             if resp.status_code in (401, 403):
                 raise MediaError(f"The recording link refused Chorus (HTTP {resp.status_code}): check the "
                                  "dialer's credentials.")

@@ -18,7 +18,7 @@ import requests
 from django.conf import settings
 
 from dialers.importers.base import CallRecord, DialerImportError, MediaError, Stored, http_fetch
-from integrations.http import DEFAULT_TIMEOUT, parse_retry_after
+from integrations.http import HttpSession, parse_retry_after
 
 PAGE_SIZE = 50
 MAX_RETRIES = 4
@@ -30,7 +30,7 @@ def _sleep(seconds: float) -> None:  # patched in tests
 
 
 def base_url(dialer, config: dict) -> str:
-    url = (getattr(settings, "DIALER_API_URLS", {}) or {}).get(dialer.key) or dialer.api_base_url
+    url = (settings.DIALER_API_URLS or {}).get(dialer.key) or dialer.api_base_url
     if "{domain}" in url:
         domain = str(config.get("domain", "")).strip().lower()
         if not domain or not domain.replace("-", "").isalnum():
@@ -66,7 +66,7 @@ def next_link(body: dict[str, Any]) -> str:
 
 
 class DialerApiImporter:
-    def __init__(self, *, dialer, config: dict, secrets: dict, http: requests.Session):
+    def __init__(self, *, dialer, config: dict, secrets: dict, http: HttpSession):
         self.dialer, self.http = dialer, http
         self.base = base_url(dialer, config)
         self.auth = None
@@ -76,14 +76,14 @@ class DialerApiImporter:
             self.auth = (str(secrets.get(names[0]) or config.get(names[0], "")),
                          str(secrets.get(names[1]) or config.get(names[1], "")))
         elif dialer.api_auth == "platform":
-            token = (getattr(settings, "DIALER_PLATFORM_TOKENS", {}) or {}).get(dialer.key, "")
+            token = (settings.DIALER_PLATFORM_TOKENS or {}).get(dialer.key, "")
             if token:
                 self.headers["Authorization"] = f"Bearer {token}"
 
     def _get(self, url: str, params: dict | None = None) -> dict[str, Any]:
         for attempt in range(MAX_RETRIES + 1):
             try:
-                resp = self.http.get(url, params=params, auth=self.auth, headers=self.headers, timeout=DEFAULT_TIMEOUT)
+                resp = self.http.get(url, params=params, auth=self.auth, headers=self.headers)
             except requests.RequestException as exc:
                 raise DialerImportError(f"Chorus could not reach {self.dialer.label} ({type(exc).__name__}); "
                                         "the import is retried at the next hourly run.") from exc

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 from django.conf import settings
 
 from dialers.importers.base import CHUNK, CallRecord, DialerImportError, MediaError, Stored, copy_capped
-from dialers.importers.crm_task import CallTaskSource
+from integrations.calls import CallTaskSource
 
 
 def parse_bucket_link(link: str) -> tuple[str, str]:
@@ -92,7 +92,7 @@ def s3_client(*, secrets: dict):
     return boto3.client(
         "s3", aws_access_key_id=str(secrets.get("auth_key", "")),
         aws_secret_access_key=str(secrets.get("auth_secret_key", "")),
-        endpoint_url=getattr(settings, "DIALER_S3_ENDPOINT_URL", None) or None,
-        region_name=getattr(settings, "DIALER_S3_REGION", None) or "us-east-1",
+        endpoint_url=settings.DIALER_S3_ENDPOINT_URL or None,
+        region_name=settings.DIALER_S3_REGION,
         config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}),
     )

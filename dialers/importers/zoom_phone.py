@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import IO
 from urllib.parse import urlencode
 
-import requests
-
 from dialers.importers.base import CallRecord, DialerImportError, MediaError, Stored, http_fetch
+from integrations.http import HttpSession
+from integrations.registry import IntegrationError
 
 PAGE_SIZE = 300  # Zoom's maximum for phone recordings
 
@@ -24,15 +24,13 @@ def _dt(value: str | None) -> datetime:
 class ZoomPhoneImporter:
     concurrent_media = False  # the Zoom client may refresh and save its token mid-download
 
-    def __init__(self, *, client, http: requests.Session):
+    def __init__(self, *, client, http: HttpSession):
         self.client, self.http = client, http
 
     def _get(self, path: str) -> dict:
-        from integrations.conferencing.zoom import ZoomError
-
         try:
             return self.client.get(path)
-        except ZoomError as exc:
+        except IntegrationError as exc:  # Zoom's sentence
             raise DialerImportError(f"{exc} (Zoom Phone needs a Business or Enterprise Zoom account.)") from exc
 
     def _user_emails(self) -> dict[str, str]:

@@ -11,7 +11,6 @@ from pytest_httpserver import HTTPServer
 
 from integrations.models import Connection, ConnectionStatus
 from testutils.factories import UserFactory, role
-from testutils.servers import https_server
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -24,31 +23,9 @@ def _dialer_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture(scope="session")
-def dialer_ca(tls_ca):
-    return tls_ca
-
-
-@pytest.fixture(scope="session")
-def dialer_ca_file(tls_ca_file):
-    return tls_ca_file
-
-
-@pytest.fixture(scope="session")
-def _sf_https(dialer_ca):
-    server = https_server(dialer_ca)
-    yield server
-    if server.is_running():
-        server.stop()
-
-
 @pytest.fixture
-def sf_server(_sf_https, dialer_ca_file, settings, monkeypatch):
-    _sf_https.clear()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", dialer_ca_file)
-    settings.REQUESTS_CA_BUNDLE = dialer_ca_file
-    yield _sf_https
-    _sf_https.clear()
+def sf_server(https_fake):
+    return https_fake
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from werkzeug import Response
 
 from chorus.models import Engagement, Participant
 from crm.models import AccountMatch
-from dialers import services
+from crm.providers.salesforce.call_tasks import SalesforceCallTasks
+from dialers import import_run
 from dialers.importers.base import DialerImportError
-from dialers.importers.crm_task import SalesforceCallTasks
 from dialers.models import DialerCall, MediaStatus
 from dialers.tests.conftest import NOW
 from integrations.models import Connection, ConnectionStatus
@@ -54,7 +54,7 @@ def test_backfill_reads_seven_days_day_by_day_with_paging(org, reps, sf_server, 
     ]
     fake = FakeSalesforce(sf_server, tasks, page_size=2)
 
-    result = services.dialer_import_run(connection=outreach, now=NOW)
+    result = import_run.dialer_import_run(connection=outreach, now=NOW)
 
     assert len(fake.windows) == 7
     assert fake.windows[0][0] == NOW - timedelta(days=7) and fake.windows[-1][1] == NOW
@@ -78,23 +78,26 @@ def test_backfill_reads_seven_days_day_by_day_with_paging(org, reps, sf_server, 
     assert outreach.config["calls_imported"] == 5 and outreach.config["last_result"]["backfill"] is True
 
 
-def test_same_hour_twice_and_overlapping_windows_import_nothing_twice(org, reps, sf_server, media, outreach):
+def test_same_hour_twice_and_overlapping_windows_import_nothing_twice(org, reps, sf_server, media, outreach,
+                                                                     crm_push_ready_calls):
     tasks = [task(n, at=NOW - timedelta(minutes=10 * n), url=serve_audio(media, f"/r/{n}.mp3"))
              for n in range(1, 6)]
     FakeSalesforce(sf_server, tasks)
     since, until = NOW - timedelta(hours=1), NOW
-    first = services.dialer_calls_import(connection=outreach, since=since, until=until)
-    again = services.dialer_calls_import(connection=outreach, since=since, until=until)
-    overlap = services.dialer_calls_import(connection=outreach, since=since - timedelta(minutes=30),
+    first = import_run.dialer_calls_import(connection=outreach, since=since, until=until)
+    again = import_run.dialer_calls_import(connection=outreach, since=since, until=until)
+    overlap = import_run.dialer_calls_import(connection=outreach, since=since - timedelta(minutes=30),
                                            until=until - timedelta(minutes=15))
     assert (first.imported, again.imported, overlap.imported) == (5, 0, 0)
     assert again.already_imported == 5 and overlap.already_imported == 4
     assert Engagement.objects.for_org(org).count() == 5 == DialerCall.objects.count()
+    # each call announced ready (CRM push listener) once, not again by the overlapping runs
+    assert sorted(crm_push_ready_calls) == sorted(Engagement.objects.for_org(org).values_list("id", flat=True))
 
     # The hourly run after the backfill starts 15 minutes before the cursor.
     outreach.config["imported_through"] = (NOW - timedelta(hours=1)).isoformat()
     outreach.save()
-    windows = services.import_windows(connection=outreach, now=NOW)
+    windows = import_run.import_windows(connection=outreach, now=NOW)
     assert windows == [(NOW - timedelta(hours=1, minutes=15), NOW)]
 
 
@@ -123,7 +126,7 @@ def test_media_faults_leave_the_call_the_error_and_the_rest_of_the_batch(org, re
     outreach.config["imported_through"] = (NOW - timedelta(hours=1)).isoformat()
     outreach.save()
 
-    services.dialer_import_run(connection=outreach, now=NOW)
+    import_run.dialer_import_run(connection=outreach, now=NOW)
 
     by_key = {k: DialerCall.objects.get(external_id=t["Id"]) for k, t in zip(urls, tasks, strict=True)}
     assert Engagement.objects.for_org(org).count() == 7  # nothing lost: every call is in Chorus
@@ -142,7 +145,7 @@ def test_media_faults_leave_the_call_the_error_and_the_rest_of_the_batch(org, re
     # The next hour: the 404 is there now; failed downloads are retried, rejected ones are not.
     media.add("/r/missing.mp3")
     media.add("/r/slow.mp3")
-    services.dialer_import_run(connection=outreach, now=NOW + timedelta(hours=1))
+    import_run.dialer_import_run(connection=outreach, now=NOW + timedelta(hours=1))
     for key in ("missing", "slow"):
         by_key[key].refresh_from_db()
         assert by_key[key].media_status == MediaStatus.STORED and by_key[key].media_attempts == 2
@@ -156,7 +159,7 @@ def test_a_worker_killed_mid_import_resumes_without_duplicates(org, reps, sf_ser
     tasks = [task(n, at=NOW - timedelta(days=n, hours=1), url=serve_audio(media, f"/r/{n}.mp3"))
              for n in range(1, 7)]
     FakeSalesforce(sf_server, tasks)
-    real_download = services._download_all
+    real_download = import_run._download_all
     calls_seen = []
 
     def dies_after_third_page(calls, importer, result):
@@ -165,18 +168,18 @@ def test_a_worker_killed_mid_import_resumes_without_duplicates(org, reps, sf_ser
             raise SystemExit("worker killed")  # after the page's rows committed, before its downloads
         return real_download(calls, importer, result)
 
-    monkeypatch.setattr(services, "_download_all", dies_after_third_page)
+    monkeypatch.setattr(import_run, "_download_all", dies_after_third_page)
     with pytest.raises(SystemExit):
-        services.dialer_import_run(connection=outreach, now=NOW)
+        import_run.dialer_import_run(connection=outreach, now=NOW)
     outreach.refresh_from_db()
     assert outreach.status == ConnectionStatus.SYNCING  # the claim is held by the dead worker
     assert DialerCall.objects.filter(media_status=MediaStatus.PENDING).count() == 1
 
-    monkeypatch.setattr(services, "_download_all", real_download)
-    assert services.dialer_import_run(connection=outreach, now=NOW) == {
+    monkeypatch.setattr(import_run, "_download_all", real_download)
+    assert import_run.dialer_import_run(connection=outreach, now=NOW) == {
         "skipped": "already importing, disconnected or unknown"}  # a live claim is respected
     Connection.objects.filter(pk=outreach.pk).update(updated_at=NOW - timedelta(hours=3))  # stale claim
-    result = services.dialer_import_run(connection=outreach, now=NOW)
+    result = import_run.dialer_import_run(connection=outreach, now=NOW)
     assert result["imported"] == 3 and result["media_stored"] == 4  # the rest, and the pending recording
     assert Engagement.objects.for_org(org).count() == 6 == DialerCall.objects.filter(media_status="stored").count()
 
@@ -191,12 +194,12 @@ def test_unknown_field_and_missing_crm_end_as_sentences(org, reps, sf_server, ou
     sf_server.expect_request("/services/data/v59.0/query/").respond_with_json(
         [{"errorCode": "INVALID_FIELD", "message": "No such column 'Call_Recording__c' on entity 'Task'."}],
         status=400)
-    services.dialer_import_run(connection=outreach, now=NOW)
+    import_run.dialer_import_run(connection=outreach, now=NOW)
     outreach.refresh_from_db()
     assert outreach.status == ConnectionStatus.FAILED
     assert outreach.last_error.startswith("Salesforce has no Task field “Call_Recording__c”")
 
     Connection.objects.filter(provider="salesforce").update(status=ConnectionStatus.DISCONNECTED)
-    services.dialer_import_run(connection=outreach, now=NOW)
+    import_run.dialer_import_run(connection=outreach, now=NOW)
     outreach.refresh_from_db()
     assert outreach.last_error.startswith("Connect your CRM under CRM Connect first")

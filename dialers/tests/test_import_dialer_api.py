@@ -12,7 +12,7 @@ import pytest
 from werkzeug import Response
 
 from chorus.models import Engagement
-from dialers import services
+from dialers import import_run
 from dialers.importers import dialer_api
 from dialers.models import DialerCall
 from dialers.tests.conftest import NOW
@@ -69,7 +69,7 @@ def test_aircall_calls_paged_with_basic_auth_and_window(org, reps, media_server,
         return Response(json.dumps(body), content_type="application/json")
 
     media_server.expect_request("/aircall/v1/calls").respond_with_handler(api)
-    result = services.dialer_calls_import(connection=aircall, since=since, until=until)
+    result = import_run.dialer_calls_import(connection=aircall, since=since, until=until)
 
     assert waits == [2.0]
     assert result.imported == 6 and result.media_stored == 6
@@ -78,6 +78,37 @@ def test_aircall_calls_paged_with_basic_auth_and_window(org, reps, media_server,
     assert {p.email for p in e.participants.all()} == {"ada@acme.example", "p3@cust.example"}
     assert not DialerCall.objects.filter(external_id="99").exists()
 
+
+
+def test_each_page_is_announced_to_the_ready_listeners_in_its_transaction(org, reps, media_server, aircall,
+                                                                          monkeypatch):
+    from integrations import ready
+
+    media = FakeMedia(media_server)
+    calls = [{"id": n, "started_at": int((NOW - timedelta(minutes=90 - 20 * n)).timestamp()),
+              "user_email": "ada@acme.example", "recording": media.add(f"/r/{n}.mp3")} for n in range(1, 5)]
+    media_server.expect_request("/aircall/v1/calls").respond_with_json({"calls": calls, "meta": {}})
+    seen = []
+
+    def listener(*, org, engagements):
+        seen.append(sorted(e.external_id for e in engagements))
+        assert DialerCall.objects.filter(engagement__in=engagements).count() == len(engagements)  # written first
+
+    monkeypatch.setattr(ready, "LISTENERS", {})
+    ready.register_ready_listener("test", listener)
+    result = import_run.dialer_calls_import(connection=aircall, since=NOW - timedelta(hours=2),
+                                            until=NOW - timedelta(minutes=45))
+    assert seen == [["1", "2"]] and result.imported == 2
+
+    # A listener that fails takes its page with it: nothing is half-announced, the next run tries again.
+    def broken(*, org, engagements):
+        raise RuntimeError("listener down")
+
+    ready.register_ready_listener("test", broken)
+    with pytest.raises(RuntimeError):
+        import_run.dialer_calls_import(connection=aircall, since=NOW - timedelta(minutes=45), until=NOW)
+    assert not DialerCall.objects.filter(external_id__in=["3", "4"]).exists()
+    assert not Engagement.objects.filter(source="aircall_hubspot", external_id__in=["3", "4"]).exists()
 
 def test_zendesk_talk_from_the_incremental_export_users_and_voice_comments(org, reps, media_server, zendesk):
     """Zendesk Talk's own shape: calls since ``start_time`` (created within the window
@@ -123,7 +154,7 @@ def test_zendesk_talk_from_the_incremental_export_users_and_voice_comments(org, 
     media_server.expect_request(f"{base}/tickets/504/comments").respond_with_json({"comments": []})
     comments = lambda: [r.path for r, _ in media_server.log if r.path.endswith("/comments")]  # noqa: E731
 
-    result = services.dialer_calls_import(connection=zendesk, since=since, until=until)
+    result = import_run.dialer_calls_import(connection=zendesk, since=since, until=until)
 
     assert (result.imported, result.media_stored, result.skipped_no_recording, result.skipped_unknown_owner) == \
         (2, 2, 1, 1)
@@ -137,7 +168,7 @@ def test_zendesk_talk_from_the_incremental_export_users_and_voice_comments(org, 
 def test_refused_credentials_fail_the_run_with_a_sentence(org, reps, media_server, zendesk):
     media_server.expect_request("/zd/acme/api/v2/channels/voice/stats/incremental/calls").respond_with_data(
         "no", status=401)
-    services.dialer_import_run(connection=zendesk, now=NOW)
+    import_run.dialer_import_run(connection=zendesk, now=NOW)
     zendesk.refresh_from_db()
     assert zendesk.status == ConnectionStatus.FAILED
     assert zendesk.last_error == "Zendesk Talk refused the credentials (HTTP 401). Click Edit and enter them again."

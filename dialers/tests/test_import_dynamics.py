@@ -13,7 +13,7 @@ from werkzeug import Response
 
 from chorus.models import Engagement
 from crm.models import CrmContact
-from dialers import services
+from dialers import import_run
 from dialers.tests.conftest import NOW
 from integrations.models import Connection, ConnectionStatus
 from testutils.dialer_fakes import FakeMedia
@@ -67,7 +67,7 @@ def test_calls_from_dynamics_phone_calls_with_paging(org, reps, sf_server, media
     connection = Connection.objects.create(org=org, provider="orum",
                                            config={"crm_field": "new_CallRecording", "activated": True})
 
-    result = services.dialer_calls_import(connection=connection, since=since, until=until)
+    result = import_run.dialer_calls_import(connection=connection, since=since, until=until)
 
     assert len(seen) == 2 and result.imported == 2 and result.media_stored == 2
     e = Engagement.objects.get(source="orum", external_id="pc-2")
@@ -81,7 +81,7 @@ def test_a_missing_column_is_a_sentence(org, reps, sf_server, dynamics):
         status=400)
     connection = Connection.objects.create(org=org, provider="orum", config={"crm_field": "new_gone",
                                                                               "activated": True})
-    services.dialer_import_run(connection=connection, now=NOW)
+    import_run.dialer_import_run(connection=connection, now=NOW)
     connection.refresh_from_db()
     assert connection.status == ConnectionStatus.FAILED
     assert "Dynamics has no Phone Call column “new_gone”" in connection.last_error

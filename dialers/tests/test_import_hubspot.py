@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from chorus.models import Engagement
-from dialers import services
+from dialers import import_run
 from dialers.tests.conftest import NOW
 from integrations.models import Connection, ConnectionStatus
 from testutils.dialer_fakes import FakeMedia
@@ -62,7 +62,7 @@ def test_calls_from_hubspot_search_with_paging(org, reps, sf_server, media_serve
                       "updatedAt": since.isoformat(), "archived": False}]})
     connection = Connection.objects.create(org=org, provider=dialer, config={"crm_field": field, "activated": True})
 
-    result = services.dialer_calls_import(connection=connection, since=since, until=until)
+    result = import_run.dialer_calls_import(connection=connection, since=since, until=until)
 
     assert len(searches) == 2 and searches[1]["after"] == "1"
     assert result.imported == 2 and result.media_stored == 2

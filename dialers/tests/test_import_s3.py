@@ -10,7 +10,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from chorus.models import Engagement
-from dialers import services
+from dialers import import_run
 from dialers.importers.base import MediaError
 from dialers.importers.s3_bucket import S3BucketImporter, parse_bucket_link
 from dialers.models import DialerCall, MediaStatus
@@ -51,7 +51,7 @@ def test_five9_calls_from_tasks_and_recordings_from_the_bucket(org, reps, sf_ser
     five9.config["imported_through"] = (NOW - timedelta(hours=1)).isoformat()
     five9.save()
 
-    result = services.dialer_import_run(connection=five9, now=NOW)
+    result = import_run.dialer_import_run(connection=five9, now=NOW)
 
     assert result["imported"] == 5 and result["media_stored"] == 1
     calls = {c.external_id[-1]: c for c in DialerCall.objects.all()}

@@ -12,7 +12,7 @@ import pytest
 from werkzeug import Response
 
 from chorus.models import Engagement
-from dialers import services
+from dialers import import_run
 from dialers.tests.conftest import NOW
 from dialers.tests.test_import_dialer_api import aircall  # noqa: F401  (fixture)
 from integrations.models import Connection, ConnectionStatus
@@ -45,7 +45,7 @@ def test_recordings_are_stored_in_the_custom_media_bucket(org, reps, media_serve
     media_server.expect_request("/aircall/v1/calls").respond_with_handler(
         lambda r: Response(json.dumps({"calls": calls, "meta": {}}), content_type="application/json"))
 
-    result = services.dialer_calls_import(connection=aircall, since=since, until=until)
+    result = import_run.dialer_calls_import(connection=aircall, since=since, until=until)
 
     assert result.media_stored == 1
     engagement = Engagement.objects.get(source="aircall_hubspot", external_id="1")

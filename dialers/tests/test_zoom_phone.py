@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from chorus.models import Engagement
-from dialers import services
+from dialers import import_run
 from dialers.importers.zoom_phone import ZoomPhoneImporter
 from dialers.models import DialerCall, MediaStatus
 from dialers.tests.conftest import NOW
@@ -62,7 +62,7 @@ def test_automatic_recordings_in_the_window_become_calls(org, reps, media_server
     connection = Connection.objects.create(org=org, provider="zoom_phone", config={"activated": True})
     importer = ZoomPhoneImporter(client=client, http=__import__("requests").Session())
 
-    result = services.dialer_calls_import(connection=connection, since=NOW - timedelta(hours=1), until=NOW,
+    result = import_run.dialer_calls_import(connection=connection, since=NOW - timedelta(hours=1), until=NOW,
                                           importer=importer)
 
     assert result.found == 2 and result.imported == 2  # on-demand r2 dropped; r3 is outside the hour
@@ -75,6 +75,6 @@ def test_automatic_recordings_in_the_window_become_calls(org, reps, media_server
 
 def test_zoom_phone_without_the_zoom_app_says_activate(org, reps, salesforce):
     connection = Connection.objects.create(org=org, provider="zoom_phone", config={"activated": True})
-    services.dialer_import_run(connection=connection, now=NOW)
+    import_run.dialer_import_run(connection=connection, now=NOW)
     connection.refresh_from_db()
     assert connection.last_error.startswith("The Chorus Zoom app is not installed: click Activate under Native Zoom")

@@ -10,7 +10,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
-from integrations.http import DEFAULT_TIMEOUT
+from integrations.http import http_session
 
 
 class NotetakerError(Exception):
@@ -21,9 +21,7 @@ class NotetakerClient:
     def __init__(self, *, base_url: str | None = None, api_key: str | None = None):
         self.base_url = (base_url or settings.NOTETAKER_API_URL or "").rstrip("/")
         self.api_key = api_key or settings.NOTETAKER_API_KEY
-        self.session = requests.Session()
-        if settings.REQUESTS_CA_BUNDLE:
-            self.session.verify = settings.REQUESTS_CA_BUNDLE
+        self.session = http_session()
 
     @property
     def configured(self) -> bool:
@@ -34,11 +32,7 @@ class NotetakerClient:
             raise NotetakerError("The Notetaker service is not configured (NOTETAKER_API_URL / NOTETAKER_API_KEY).")
         try:
             resp = self.session.request(
-                method,
-                f"{self.base_url}{path}",
-                json=json,
-                timeout=DEFAULT_TIMEOUT,
-                headers={"Authorization": f"Token {self.api_key}"},
+                method, f"{self.base_url}{path}", json=json, headers={"Authorization": f"Token {self.api_key}"}
             )
         except requests.RequestException as exc:
             raise NotetakerError("The Notetaker service could not be reached; Chorus will try again.") from exc

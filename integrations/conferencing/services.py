@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 PROVIDER = "zoom"
 REACTIVATION_SALT = "conferencing.zoom.reactivation"
 REACTIVATION_MAX_AGE = 14 * 24 * 3600
-DEFAULT_MAX_RECORDING_BYTES = 4 * 1024**3
 
 
 class RecordingMethod(models.TextChoices):
@@ -465,7 +464,7 @@ def _recording_completed(event: ZoomEvent) -> tuple[str, str]:
     chosen = _pick_file(obj.get("recording_files") or [])
     if chosen is None:
         return ZoomEvent.Status.IGNORED, "The meeting has no finished audio or video file."
-    max_bytes = int(getattr(settings, "ZOOM_RECORDING_MAX_BYTES", DEFAULT_MAX_RECORDING_BYTES))
+    max_bytes = int(settings.ZOOM_RECORDING_MAX_BYTES)
     if int(chosen.get("file_size") or 0) > max_bytes:
         raise ZoomError(f"The recording is larger than the {max_bytes // (1024 * 1024)} MB limit.")
     attendees = _meeting_participants(connection, uuid)

@@ -19,7 +19,8 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from integrations.http import DEFAULT_TIMEOUT
+from integrations.http import http_session
+from integrations.registry import IntegrationError
 
 SIGNATURE_TOLERANCE_SECONDS = 300
 RECORDING_SCOPE_PREFIXES = ("recording:read", "cloud_recording:read")
@@ -29,7 +30,7 @@ DOWNLOAD_CONTENT_TYPES = ("video/", "audio/", "application/octet-stream", "binar
 DOWNLOAD_CHUNK = 64 * 1024
 
 
-class ZoomError(Exception):
+class ZoomError(IntegrationError):
     """A Zoom call failed; the message is a sentence for the admin. ``transient``:
     Zoom was unreachable or busy, so trying again later may work."""
 
@@ -93,20 +94,12 @@ def authorize_url(*, state: str, redirect_uri: str) -> str:
     return f"{settings.ZOOM_OAUTH_URL}/oauth/authorize?{query}"
 
 
-def _session() -> requests.Session:
-    s = requests.Session()
-    if settings.REQUESTS_CA_BUNDLE:
-        s.verify = settings.REQUESTS_CA_BUNDLE
-    return s
-
-
 def _token_request(data: dict[str, str]) -> dict[str, Any]:
     try:
-        resp = _session().post(
+        resp = http_session().post(
             f"{settings.ZOOM_OAUTH_URL}/oauth/token",
             data=data,
             auth=(settings.ZOOM_CLIENT_ID, settings.ZOOM_CLIENT_SECRET),
-            timeout=DEFAULT_TIMEOUT,
         )
     except requests.RequestException as exc:
         raise ZoomError("Chorus could not reach Zoom to finish the installation. Try again in a minute.") from exc
@@ -142,7 +135,7 @@ class ZoomClient:
 
     def __init__(self, connection):
         self.connection = connection
-        self.session = _session()
+        self.session = http_session()
 
     def _access_token(self, *, force: bool = False) -> str:
         secrets = self.connection.secrets
@@ -163,11 +156,7 @@ class ZoomClient:
         for attempt in (0, 1):
             token = self._access_token(force=attempt == 1)
             try:
-                resp = self.session.get(
-                    f"{settings.ZOOM_API_URL}{path}",
-                    headers={"Authorization": f"Bearer {token}"},
-                    timeout=DEFAULT_TIMEOUT,
-                )
+                resp = self.session.get(f"{settings.ZOOM_API_URL}{path}", headers={"Authorization": f"Bearer {token}"})
             except requests.RequestException as exc:
                 raise ZoomError("Chorus could not reach Zoom. Try again in a minute.", transient=True) from exc
             if resp.status_code == 401 and attempt == 0:
@@ -187,11 +176,7 @@ class ZoomClient:
 
 def me(*, access_token: str) -> dict[str, Any]:
     try:
-        resp = _session().get(
-            f"{settings.ZOOM_API_URL}/users/me",
-            headers={"Authorization": f"Bearer {access_token}"},
-            timeout=DEFAULT_TIMEOUT,
-        )
+        resp = http_session(access_token=access_token).get(f"{settings.ZOOM_API_URL}/users/me")
     except requests.RequestException as exc:
         raise ZoomError("Chorus could not reach Zoom to finish the installation. Try again in a minute.") from exc
     if resp.status_code != 200:
@@ -227,7 +212,7 @@ def download(*, url: str, token: str, dest: IO[bytes], max_bytes: int, attempts:
     ``Range`` request from the bytes already written."""
     if not download_host_allowed(url):
         raise ZoomError("The recording's download address is not a Zoom address; it was not fetched.")
-    session = _session()
+    session = http_session()
     digest = hashlib.sha256()
     written = 0
     content_type = ""
@@ -236,7 +221,7 @@ def download(*, url: str, token: str, dest: IO[bytes], max_bytes: int, attempts:
         if written:
             headers["Range"] = f"bytes={written}-"
         try:
-            with session.get(url, headers=headers, stream=True, timeout=DEFAULT_TIMEOUT) as resp:
+            with session.get(url, headers=headers, stream=True) as resp:
                 if resp.status_code in (401, 403):
                     raise ZoomError("Zoom refused the recording download (the download token may have expired).")
                 if resp.status_code == 404:

@@ -57,7 +57,6 @@ def bucket_describe(*, bucket: Connection) -> dict[str, Any]:
         "config": bucket.config,
         "connected_by": bucket.connected_by,
         "last_run_at": bucket.last_run_at,
-        "status_colour": bucket.status_colour,
         "masked": [(p.label, mask(bucket.secrets.get(p.name))) for p in kind.secret_params],
     }
 

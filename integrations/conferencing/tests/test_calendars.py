@@ -1,8 +1,12 @@
 """Calendars (ICS, Google sync tokens, Microsoft delta links), the scan's
-decisions and the notetaker bot schedule, against local fakes."""
+decisions and the notetaker bot schedule, against local fakes. Microsoft sign-in
+goes through msal against a local HTTPS authority (trustme CA, trusted through
+``REQUESTS_CA_BUNDLE``; ``instance_discovery=False``), as CRM Connect's Dynamics
+tests do."""
 
 import json
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.template.loader import render_to_string
@@ -12,6 +16,7 @@ from django.utils import timezone
 from integrations.conferencing import calendars, ics
 from integrations.conferencing.models import Calendar, CalendarEvent
 from testutils.factories import UserFactory
+from testutils.servers import https_server
 
 pytestmark = pytest.mark.django_db
 
@@ -377,6 +382,123 @@ def test_microsoft_delta_sync_follows_next_links_and_keeps_the_delta_link(ada, n
     assert event.starts_at == soon.replace(tzinfo=UTC)
     first = [r for r, _ in notetaker.log if r.path == "/graph/me/calendarView/delta"][0]
     assert first.headers["Authorization"] == "Bearer M-ACCESS" and 'outlook.timezone="UTC"' in first.headers["Prefer"]
+
+
+@pytest.fixture(scope="module")
+def _authority(tls_ca):
+    server = https_server(tls_ca)
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
+@pytest.fixture
+def microsoft(_authority, tls_ca_file, settings):
+    """A local Microsoft identity platform (HTTPS): msal reads the ``common``
+    authority's OpenID configuration, then uses its token endpoint."""
+    _authority.clear()
+    base = _authority.url_for("").rstrip("/")
+    settings.REQUESTS_CA_BUNDLE = tls_ca_file
+    settings.MICROSOFT_AUTHORITY_URL = base
+    settings.MICROSOFT_CLIENT_ID, settings.MICROSOFT_CLIENT_SECRET = "ms-client-id", "ms-client-secret"
+    settings.CHORUS_BASE_URL = "https://chorus.test"
+    _authority.expect_request("/common/v2.0/.well-known/openid-configuration").respond_with_json({
+        "authorization_endpoint": f"{base}/common/oauth2/v2.0/authorize",
+        "token_endpoint": f"{base}/common/oauth2/v2.0/token",
+        "issuer": f"{base}/{{tenantid}}/v2.0", "jwks_uri": f"{base}/common/discovery/v2.0/keys"})
+    yield _authority
+    _authority.clear()
+
+
+def token_requests(server):
+    return [r for r, _ in server.log if r.path == "/common/oauth2/v2.0/token" and r.method == "POST"]
+
+
+def test_microsoft_connect_signs_in_through_msal(client, ada, microsoft, django_capture_on_commit_callbacks):
+    client.force_login(ada)
+    location = client.post(reverse("calendar-connect", args=["microsoft"]))["Location"]
+    assert location.startswith(microsoft.url_for("/common/oauth2/v2.0/authorize?"))
+    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    assert query["client_id"] == "ms-client-id" and query["login_hint"] == "ada@acme.example"
+    assert query["redirect_uri"] == "https://chorus.test/integrations/microsoft/oauth/"
+    assert {"Calendars.Read", "offline_access", "openid"} <= set(query["scope"].split())
+    assert query["code_challenge_method"] == "S256" and query["state"] == client.session["calendar_oauth"]["state"]
+
+    microsoft.expect_request("/common/oauth2/v2.0/token", method="POST").respond_with_json(
+        {"token_type": "Bearer", "access_token": "M-ACCESS", "refresh_token": "M-REFRESH", "expires_in": 3600,
+         "scope": "Calendars.Read email"})
+    with django_capture_on_commit_callbacks() as queued:
+        response = client.get(reverse("calendar-oauth-callback", args=["microsoft"]),
+                              {"code": "MS-CODE", "state": query["state"]}, follow=True)
+
+    assert "Microsoft 365 is connected" in response.content.decode()
+    (token,) = token_requests(microsoft)
+    assert token.form["grant_type"] == "authorization_code" and token.form["code"] == "MS-CODE"
+    assert token.form["client_secret"] == "ms-client-secret" and token.form["code_verifier"]
+    assert token.form["redirect_uri"] == query["redirect_uri"]
+    calendar = Calendar.objects.get(user=ada, provider="microsoft")
+    assert calendar.secrets["access_token"] == "M-ACCESS" and calendar.secrets["refresh_token"] == "M-REFRESH"
+    assert calendar.status == "queued" and len(queued) == 1
+
+
+def test_microsoft_callback_with_a_forged_state_changes_nothing(client, ada, microsoft):
+    client.force_login(ada)
+    client.post(reverse("calendar-connect", args=["microsoft"]))
+    response = client.get(reverse("calendar-oauth-callback", args=["microsoft"]),
+                          {"code": "C", "state": "forged"}, follow=True)
+    assert "could not be verified" in response.content.decode()
+    assert not token_requests(microsoft) and not Calendar.objects.exists()
+
+
+def test_unreachable_microsoft_sign_in_is_a_sentence(client, ada, microsoft):
+    microsoft.clear()  # no OpenID configuration served: msal cannot start the flow
+    client.force_login(ada)
+    location = urlsplit(client.post(reverse("calendar-connect", args=["microsoft"]))["Location"])
+    # Straight back to Chorus' callback, with OAuth's own "try again later" error.
+    assert location.path == reverse("calendar-oauth-callback", args=["microsoft"])
+    query = {k: v[0] for k, v in parse_qs(location.query).items()}
+    assert query["error"] == "temporarily_unavailable"
+    response = client.get(location.path, query, follow=True)
+    assert "could not be reached" in response.content.decode() and not Calendar.objects.exists()
+
+
+def test_expired_microsoft_token_is_refreshed_through_msal(ada, notetaker, microsoft, settings):
+    settings.MICROSOFT_GRAPH_URL = notetaker.url_for("/graph").rstrip("/")
+    calendar = Calendar.objects.create(
+        org=ada.org,
+        user=ada,
+        provider="microsoft",
+        secrets={"access_token": "OLD", "refresh_token": "M-REFRESH", "expires_at": "2000-01-01T00:00:00+00:00"},
+    )
+    microsoft.expect_request("/common/oauth2/v2.0/token", method="POST").respond_with_json(
+        {"token_type": "Bearer", "access_token": "NEW", "expires_in": 3599, "scope": "Calendars.Read email"})
+    notetaker.expect_request("/graph/me/calendarView/delta").respond_with_json(
+        {"value": [], "@odata.deltaLink": notetaker.url_for("/graph/me/calendarView/delta?$deltatoken=D")})
+
+    calendars.calendar_sync(calendar=calendar)
+
+    calendar.refresh_from_db()
+    assert calendar.status == "ok", calendar.last_error
+    assert calendar.secrets["access_token"] == "NEW" and calendar.secrets["refresh_token"] == "M-REFRESH"
+    (refresh,) = token_requests(microsoft)
+    assert refresh.form["grant_type"] == "refresh_token" and refresh.form["refresh_token"] == "M-REFRESH"
+    assert refresh.form["client_id"] == "ms-client-id" and "Calendars.Read" in refresh.form["scope"].split()
+    (graph,) = [r for r, _ in notetaker.log if r.path == "/graph/me/calendarView/delta"]
+    assert graph.headers["Authorization"] == "Bearer NEW"
+
+
+def test_revoked_microsoft_refresh_token_asks_to_connect_again(ada, microsoft):
+    calendar = Calendar.objects.create(
+        org=ada.org, user=ada, provider="microsoft",
+        secrets={"access_token": "OLD", "refresh_token": "M-REFRESH", "expires_at": "2000-01-01T00:00:00+00:00"},
+    )
+    microsoft.expect_request("/common/oauth2/v2.0/token", method="POST").respond_with_json(
+        {"error": "invalid_grant", "error_description": "AADSTS700082: The refresh token has expired"}, status=400)
+    calendars.calendar_sync(calendar=calendar)
+    calendar.refresh_from_db()
+    assert calendar.status == "failed"
+    assert calendar.last_error == "The calendar no longer accepts Chorus' access: connect it again."
 
 
 # --- Views, tenancy, the rules partial ------------------------------------------------------------------

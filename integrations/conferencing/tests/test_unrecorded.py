@@ -45,7 +45,7 @@ def meeting(user, *, external_id="m1", title="Discovery", attendees=(WILLY,), st
         attendees=[{"email": "ada@acme.example"}, {"email": "bob@acme.example"}, *attendees], **kw)
 
 
-def test_a_meeting_in_two_calendars_becomes_one_unrecorded_meeting(ada, bob):
+def test_a_meeting_in_two_calendars_becomes_one_unrecorded_meeting(ada, bob, crm_push_ready_calls):
     mine, bobs = meeting(ada), meeting(bob, external_id="bob-copy-of-m1")
     assert unrecorded_meetings_collect(now=AFTER) == {"meetings": 1, "recorded": 0, "unrecorded": 1, "skipped": 0}
     e = Engagement.objects.get()
@@ -64,6 +64,7 @@ def test_a_meeting_in_two_calendars_becomes_one_unrecorded_meeting(ada, bob):
     assert unrecorded_meetings_collect(now=AFTER + timedelta(minutes=15))["unrecorded"] == 1
     late.refresh_from_db()
     assert late.engagement == e and Engagement.objects.count() == 1
+    assert crm_push_ready_calls == [e.id]  # announced ready once, whichever copy came first
 
 
 def test_a_recorded_meeting_is_linked_to_its_recording(ada, bob, other_org):

@@ -212,7 +212,7 @@ def test_host_found_by_zoom_user_id(
 
 
 def test_duplicate_deliveries_create_nothing_twice(
-    post_event, zoom_connection, host, httpserver, run_tasks, django_capture_on_commit_callbacks
+    post_event, zoom_connection, host, httpserver, run_tasks, django_capture_on_commit_callbacks, crm_push_ready_calls
 ):
     serve_recording(httpserver)
     first = completed(httpserver)
@@ -228,6 +228,7 @@ def test_duplicate_deliveries_create_nothing_twice(
     dup = ZoomEvent.objects.get(status="ignored")
     assert "duplicate" in dup.detail and dup.engagement == Engagement.objects.get()
     assert len([r for r, _ in httpserver.log if r.path == "/rec/download/video-file"]) == 1
+    assert crm_push_ready_calls == [Engagement.objects.get().id]  # announced ready once
 
 
 def test_an_event_is_processed_once_even_if_queued_twice(
