@@ -60,7 +60,7 @@ class QueryCounter:
 def floor_for(provider: str, n: int, m: int) -> int:
     c = math.ceil
     if provider == "salesforce":
-        from crm.push.senders.salesforce import BULK_THRESHOLD
+        from crm.providers.salesforce.push import BULK_THRESHOLD
 
         # contacts, tasks: Collections of 200, or above BULK_THRESHOLD one Bulk API 2.0
         # job each (create, upload, UploadComplete, one status poll, results); tracker

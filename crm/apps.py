@@ -8,16 +8,14 @@ class CrmConfig(AppConfig):
 
     def ready(self):
         from crm import services
-        from crm.providers import CRM_PROVIDERS, register_crm_providers
+        from crm.providers import register_crm_providers
         from crm.push.registry import register as register_crm_objects_creation
         from crm.ready import register as register_ready_listeners
-        from integrations.registry import Provider, Section, register_provider, register_section
+        from integrations.registry import Section, register_section
 
         register_crm_providers()
         register_ready_listeners()
         register_crm_objects_creation()
-        for p in CRM_PROVIDERS.values():
-            register_provider(Provider(key=p.key, label=p.label, category="crm"))
         register_section(Section(key="crm-connect", title="CRM Connect", order=10,
                                  template="crm/section_connect.html", context=services.crm_connect_section))
         register_section(Section(key="crm-fields",

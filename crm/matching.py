@@ -68,23 +68,22 @@ then the writes), each an indexed ``IN`` look-up — never a query per engagemen
 
 from __future__ import annotations
 
-import functools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from urllib.parse import urlsplit
 
-import tldextract
 from django.db import transaction
 from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from chorus.domains import _host_registrable, registrable_domain  # noqa: F401 (bench/crm_match.py clears its cache)
 from chorus.models import Engagement, Organization, Participant
 from crm.freemail import FREEMAIL_DOMAINS
-from crm.models import AccountDomain, AccountMatch, CrmAccount, CrmContact, CrmOpportunity, CrmProvider
+from crm.models import AccountDomain, AccountMatch, CrmAccount, CrmContact, CrmOpportunity
+from crm.providers import crm_keys, crm_providers
 from integrations.models import Connection, ConnectionStatus
 
 # Engagements matched per batch: a fixed handful of queries each.
@@ -94,44 +93,7 @@ IN_CHUNK = 5000
 # "Open opportunities slated for closure in the near future": within a quarter of the call.
 NEAR_FUTURE_DAYS = 90
 
-# The bundled public-suffix snapshot only: no fetch at run time, no cache files.
-_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-
 Rule = AccountMatch.Rule
-
-
-# --- Domains ----------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=100_000)
-def _host_registrable(host: str) -> str:
-    host = host.strip().strip(".").lower()
-    if "." not in host:
-        return ""
-    parts = _EXTRACT(host)
-    if parts.ipv4 or parts.ipv6:
-        return ""
-    if parts.suffix:
-        return parts.top_domain_under_public_suffix
-    # Not a public suffix (.example, .local, a private corporate TLD): treat the last
-    # two labels as the company, which is what the host means in practice.
-    return ".".join(host.split(".")[-2:])
-
-
-def registrable_domain(value: str) -> str:
-    """The registrable domain of an email address, URL or host name
-    (``ann@mail.acme.co.uk`` → ``acme.co.uk``), or ``""`` when it has none
-    (an IP address, a bare host, an empty value)."""
-    value = (value or "").strip()
-    if not value:
-        return ""
-    if "://" in value:
-        host = urlsplit(value).hostname or ""
-    elif "@" in value:
-        host = value.rsplit("@", 1)[1]
-    else:
-        host = value.split("/", 1)[0].split(":", 1)[0]
-    return _host_registrable(host)
 
 
 def _org_domains(org: Organization) -> frozenset[str]:
@@ -151,14 +113,15 @@ def matching_context_get(*, org: Organization, zoominfo_installed: bool | None =
     """The org's connected CRM and whether rule 1 (ZoomInfo) applies (see the module docstring)."""
     row = (
         Connection.objects.for_org(org)
-        .filter(provider__in=CrmProvider.values)
+        .filter(provider__in=crm_keys())
         .exclude(status=ConnectionStatus.DISCONNECTED)
         .order_by("-updated_at", "-id")
         .values_list("provider", "config")
         .first()
     )
     provider, config = row if row else (None, {})
-    if provider not in (None, CrmProvider.SALESFORCE):
+    with_zoominfo = [p.key for p in crm_providers() if p.zoominfo]
+    if provider is not None and provider not in with_zoominfo:
         return MatchingContext(provider=provider, zoominfo=False)
     if zoominfo_installed is not None:
         zoominfo = zoominfo_installed
@@ -167,7 +130,7 @@ def matching_context_get(*, org: Organization, zoominfo_installed: bool | None =
     else:
         zoominfo = (
             CrmAccount.objects.for_org(org)
-            .filter(provider=CrmProvider.SALESFORCE, zoominfo_id__gt="")
+            .filter(provider__in=[provider] if provider else with_zoominfo, zoominfo_id__gt="")
             .exists()
         )
     return MatchingContext(provider=provider, zoominfo=zoominfo)

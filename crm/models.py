@@ -16,15 +16,16 @@ from chorus.models import Engagement, Organization
 from chorus.tenancy import OrgManager
 
 
-class CrmProvider(models.TextChoices):
-    SALESFORCE = "salesforce", "Salesforce"
-    HUBSPOT = "hubspot", "HubSpot"
-    DYNAMICS = "dynamics", "Microsoft Dynamics"
+def crm_provider_choices() -> list[tuple[str, str]]:
+    """The registered CRMs (a callable, so adding a CRM needs no migration)."""
+    from crm.providers import crm_provider_choices as choices
+
+    return choices()
 
 
 class CrmRecord(models.Model):
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    provider = models.CharField(max_length=20, choices=CrmProvider.choices)
+    provider = models.CharField(max_length=20, choices=crm_provider_choices)
     remote_id = models.CharField(max_length=64)
     # Values of the admin's imported custom fields: {"Industry__c": "Paper", …}.
     custom = models.JSONField(default=dict, blank=True)
@@ -131,7 +132,7 @@ class CrmField(models.Model):
     Integration Settings > Select CRM Fields)."""
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    provider = models.CharField(max_length=20, choices=CrmProvider.choices)
+    provider = models.CharField(max_length=20, choices=crm_provider_choices)
     object_name = models.CharField(max_length=64, help_text="Task, Lead, Account, Opportunity (or equivalents).")
     api_name = models.CharField(max_length=255)
     label = models.CharField(max_length=255)
@@ -161,7 +162,7 @@ class CrmSyncCursor(models.Model):
     """Where the incremental sync of one object stopped (last modified seen)."""
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    provider = models.CharField(max_length=20, choices=CrmProvider.choices)
+    provider = models.CharField(max_length=20, choices=crm_provider_choices)
     object_name = models.CharField(max_length=64)
     modified_since = models.DateTimeField(null=True, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)

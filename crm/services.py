@@ -17,23 +17,21 @@ from django.utils import timezone
 from chorus.models import Organization, User
 from chorus.services import audit_record
 from crm.models import CrmAccount, CrmContact, CrmField, CrmOpportunity, CrmSyncCursor
-from crm.providers import get_provider
+from crm.providers import CATEGORY, crm_keys, crm_providers, get_provider
 from crm.providers.base import (
-    FIELD_OBJECTS,
     ConnectRefused,
     CrmError,
     Identity,
     RateLimitedError,
     ReconnectRequired,
 )
-from crm.providers.dynamics import validate_org_url
-from crm.providers.salesforce import validate_login_url
+from crm.providers.objects import FIELD_OBJECTS
 from crm.sync import CUSTOM_SOURCE, Changes, sync_objects
 from integrations.models import Connection, ConnectionStatus
+from integrations.selectors import connection_in_category
 
 log = logging.getLogger(__name__)
 
-CRM_KEYS = ("salesforce", "hubspot", "dynamics")
 S = ConnectionStatus
 # A sync that has not written progress for this long is taken to have died with its worker.
 SYNC_STALE_AFTER = timedelta(hours=2)
@@ -50,8 +48,7 @@ SYNC_UNEXPECTED = "The sync stopped on an unexpected error. Chorus tries again a
 
 def crm_connection_get(*, org: Organization) -> Connection | None:
     """The org's CRM connection (one CRM per org at a time), disconnected ones excluded."""
-    return (Connection.objects.for_org(org).filter(provider__in=CRM_KEYS).exclude(status=S.DISCONNECTED)
-            .select_related("connected_by").order_by("-updated_at").first())
+    return connection_in_category(org=org, category=CATEGORY)
 
 
 def _save_config(connection: Connection, **changes: Any) -> None:
@@ -86,15 +83,7 @@ def crm_oauth_begin(*, org: Organization | None, provider_key: str, options: dic
             other = get_provider(existing.provider).label
             raise ConnectRefused(f"{other} is connected. Chorus connects one CRM at a time: "
                                  f"disconnect {other} first, then enable {provider.label}.")
-    config: dict[str, Any] = {}
-    if provider_key == "salesforce":
-        config["login_url"] = validate_login_url(options.get("environment") or "production",
-                                                 options.get("my_domain") or "")
-    elif provider_key == "dynamics":
-        if login:
-            config["org_url"] = ""
-        else:
-            config["org_url"] = validate_org_url(options.get("org_url", ""))
+    config: dict[str, Any] = provider.connect_config(options=options, login=login)
     state = pysecrets.token_urlsafe(32)
     url, extra = provider.authorize_url(config=config, state=state, redirect_uri=redirect_uri, login=login)
     pending = {"provider": provider_key, "state": state, "org_id": org.pk if org else None, "config": config,
@@ -202,7 +191,7 @@ def _claim(connection: Connection) -> bool:
     conditional UPDATE is the claim. A claim older than SYNC_STALE_AFTER is
     taken over (its worker died)."""
     now = timezone.now()
-    claimed = (Connection.objects.filter(pk=connection.pk, provider__in=CRM_KEYS)
+    claimed = (Connection.objects.filter(pk=connection.pk, provider__in=crm_keys())
                .exclude(status=S.DISCONNECTED)
                .filter(~Q(status=S.SYNCING) | Q(updated_at__lt=now - SYNC_STALE_AFTER))
                .update(status=S.SYNCING, updated_at=now))
@@ -319,7 +308,7 @@ def crm_sync_due() -> int:
     """The periodic sync: queue every connected CRM that can sync (not one waiting
     for the admin to reconnect, not one already running)."""
     queued = 0
-    for connection in (Connection.objects.filter(provider__in=CRM_KEYS)
+    for connection in (Connection.objects.filter(provider__in=crm_keys())
                        .exclude(status__in=[S.DISCONNECTED, S.SYNCING]).select_related("org")):
         if connection.config.get("needs_reconnect"):
             continue
@@ -398,10 +387,6 @@ def crm_sign_in_complete(*, pending: dict | None, provider_key: str, params: dic
 # --- Reads for the pages --------------------------------------------------------------------
 
 
-def crm_providers() -> list:
-    return [get_provider(key) for key in CRM_KEYS]
-
-
 COUNT_LABELS = (("Account", "account", "accounts"), ("Opportunity", "opportunity", "opportunities"),
                 ("Contact", "contact", "contacts"), ("Lead", "lead", "leads"))
 
@@ -419,6 +404,7 @@ def crm_connect_context(*, connection: Connection | None) -> dict[str, Any]:
     return {
         "connection": connection,
         "provider": get_provider(connection.provider),
+        "reconnect_fields": get_provider(connection.provider).reconnect_fields(config),
         "needs_reconnect": bool(config.get("needs_reconnect")),
         "syncing": connection.status in (S.QUEUED, S.SYNCING),
         "progress": progress,

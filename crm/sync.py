@@ -28,7 +28,8 @@ from django.utils import timezone
 from crm.freemail import FREEMAIL_DOMAINS
 from crm.matching import registrable_domain  # one definition for the sync and the matching
 from crm.models import AccountDomain, CrmAccount, CrmContact, CrmField, CrmOpportunity, CrmSyncCursor
-from crm.providers.base import ACCOUNT, CONTACT, LEAD, OPPORTUNITY, SYNC_OBJECTS, coerce_custom
+from crm.providers.base import coerce_custom
+from crm.providers.objects import ACCOUNT, CONTACT, LEAD, OPPORTUNITY, SYNC_OBJECTS
 
 CHUNK = 1000
 MAX_TRACKED = 50_000

@@ -1,12 +1,27 @@
 """Included by chorus/urls.py as ``path("integrations/", include("crm.urls"))``:
 OAuth callbacks are ``/integrations/<name>/oauth/`` (the architecture's contract).
-Only the three CRM names match, so other apps' ``/integrations/…`` URLs are untouched."""
+Only registered CRM keys match (the ``crm`` converter asks the provider registry), so
+other apps' ``/integrations/…`` URLs are untouched."""
 
-from django.urls import path, re_path
+from django.urls import path, register_converter
 
 from crm import views
+from crm.providers import crm_keys
 
-CRM = r"(?P<provider>salesforce|hubspot|dynamics)"
+
+class CrmKeyConverter:
+    regex = r"[a-z][a-z0-9_-]*"
+
+    def to_python(self, value: str) -> str:
+        if value not in crm_keys():
+            raise ValueError(value)  # not a CRM: the resolver tries the next pattern
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(CrmKeyConverter, "crm")
 
 urlpatterns = [
     path("crm/login/", views.LoginChoicesView.as_view(), name="crm-login-choices"),
@@ -14,7 +29,7 @@ urlpatterns = [
     path("crm/<int:pk>/disconnect/", views.DisconnectView.as_view(), name="crm-disconnect"),
     path("crm/<int:pk>/sync/", views.SyncNowView.as_view(), name="crm-sync-now"),
     path("crm/<int:pk>/status/", views.StatusView.as_view(), name="crm-status"),
-    re_path(rf"^{CRM}/enable/$", views.EnableView.as_view(), name="crm-enable"),
-    re_path(rf"^{CRM}/oauth/$", views.OAuthCallbackView.as_view(), name="crm-oauth-callback"),
-    re_path(rf"^{CRM}/login/$", views.CrmLoginView.as_view(), name="crm-login"),
+    path("<crm:provider>/enable/", views.EnableView.as_view(), name="crm-enable"),
+    path("<crm:provider>/oauth/", views.OAuthCallbackView.as_view(), name="crm-oauth-callback"),
+    path("<crm:provider>/login/", views.CrmLoginView.as_view(), name="crm-login"),
 ]

@@ -17,9 +17,9 @@ from django.views import View
 from chorus.tenancy import get_for_org_or_404
 from chorus.views import OrgAdminMixin
 from crm import services
-from crm.forms import DynamicsConnectForm, FieldSelectionForm, SalesforceConnectForm
+from crm.forms import FieldSelectionForm
 from crm.models import CrmField
-from crm.providers import get_provider
+from crm.providers import crm_keys, crm_providers, get_provider
 from crm.providers.base import CrmError
 from integrations.models import Connection
 
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 SESSION_KEY = "crm_oauth"
 UNEXPECTED = ("Something went wrong while talking to {label}; nothing was changed. "
               "Try again in a few minutes, and contact Chorus support if it keeps happening.")
-OPTION_FORMS = {"salesforce": SalesforceConnectForm, "dynamics": DynamicsConnectForm}
 
 
 def integrations_url() -> str:
@@ -41,9 +40,10 @@ def redirect_uri(provider_key: str) -> str:
 
 
 def _provider_or_404(key: str):
-    if key not in services.CRM_KEYS:
-        raise Http404("No such CRM.")
-    return get_provider(key)
+    try:
+        return get_provider(key)
+    except KeyError:
+        raise Http404("No such CRM.") from None
 
 
 class EnableView(OrgAdminMixin, View):
@@ -58,14 +58,14 @@ class EnableView(OrgAdminMixin, View):
 
     def get(self, request, provider):
         p = _provider_or_404(provider)
-        form_class = OPTION_FORMS.get(provider)
+        form_class = p.connect_form
         if form_class is None:
             return redirect(integrations_url())
         return self.render(p, form_class())
 
     def post(self, request, provider):
         p = _provider_or_404(provider)
-        form_class = OPTION_FORMS.get(provider)
+        form_class = p.connect_form
         form = form_class(request.POST) if form_class else None
         if form is not None and not form.is_valid():
             return self.render(p, form, status=400)
@@ -123,11 +123,11 @@ class OAuthCallbackView(View):
             user = services.crm_sign_in_complete(pending=pending, provider_key=p.key, params=params,
                                                  redirect_uri=redirect_uri(p.key))
         except CrmError as exc:
-            return render(request, "crm/login.html", {"providers": services.crm_providers(), "error": str(exc)},
+            return render(request, "crm/login.html", {"providers": crm_providers(), "error": str(exc)},
                           status=400)
         except Exception:
             log.exception("CRM sign-in failed (%s)", p.key)
-            return render(request, "crm/login.html", {"providers": services.crm_providers(),
+            return render(request, "crm/login.html", {"providers": crm_providers(),
                                                       "error": UNEXPECTED.format(label=p.label)}, status=400)
         auth_login(request, user, backend="chorus.auth.EmailBackend")
         return redirect("home")
@@ -135,7 +135,7 @@ class OAuthCallbackView(View):
 
 class DisconnectView(OrgAdminMixin, View):
     def post(self, request, pk):
-        connection = get_for_org_or_404(Connection.objects.filter(provider__in=services.CRM_KEYS), self.org, pk=pk)
+        connection = get_for_org_or_404(Connection.objects.filter(provider__in=crm_keys()), self.org, pk=pk)
         left_to_do = services.crm_disconnect(connection=connection, actor=request.user)
         label = get_provider(connection.provider).label
         messages.success(request, f"{label} is disconnected{'' if left_to_do else ' and Chorus’s access is revoked'}. "
@@ -149,7 +149,7 @@ class DisconnectView(OrgAdminMixin, View):
 class SyncNowView(OrgAdminMixin, View):
     def post(self, request, pk):
         connection = get_for_org_or_404(
-            Connection.objects.filter(provider__in=services.CRM_KEYS).exclude(status="disconnected"), self.org, pk=pk)
+            Connection.objects.filter(provider__in=crm_keys()).exclude(status="disconnected"), self.org, pk=pk)
         if connection.config.get("needs_reconnect"):
             messages.error(request, connection.last_error)
         else:
@@ -162,7 +162,7 @@ class StatusView(OrgAdminMixin, View):
     """The connection's status block, polled by htmx while a sync runs."""
 
     def get(self, request, pk):
-        connection = get_for_org_or_404(Connection.objects.filter(provider__in=services.CRM_KEYS), self.org, pk=pk)
+        connection = get_for_org_or_404(Connection.objects.filter(provider__in=crm_keys()), self.org, pk=pk)
         return render(request, "crm/_status.html", {"ctx": services.crm_connect_context(connection=connection)})
 
 
@@ -238,7 +238,7 @@ class LoginChoicesView(View):
     org can sign in to Chorus using CRM authentication)."""
 
     def get(self, request):
-        return render(request, "crm/login.html", {"providers": services.crm_providers()})
+        return render(request, "crm/login.html", {"providers": crm_providers()})
 
 
 class CrmLoginView(View):
@@ -251,7 +251,7 @@ class CrmLoginView(View):
             if not isinstance(exc, CrmError):
                 log.exception("Could not start the %s sign-in", provider)
             message = str(exc) if isinstance(exc, CrmError) else UNEXPECTED.format(label=p.label)
-            return render(request, "crm/login.html", {"providers": services.crm_providers(), "error": message},
+            return render(request, "crm/login.html", {"providers": crm_providers(), "error": message},
                           status=400)
         request.session[SESSION_KEY] = pending
         return redirect(url)

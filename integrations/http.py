@@ -20,7 +20,7 @@ def ca_bundle() -> str | bool:
     (staging, tests), else the default store."""
     from django.conf import settings
 
-    return getattr(settings, "REQUESTS_CA_BUNDLE", None) or True
+    return settings.REQUESTS_CA_BUNDLE or True
 
 
 class HttpSession(requests.Session):
@@ -46,6 +46,9 @@ class HttpSession(requests.Session):
 
     def request(self, method, url, *args, **kwargs):
         kwargs.setdefault("timeout", self.timeout)
+        # requests lets a REQUESTS_CA_BUNDLE environment variable override a session's
+        # own ``verify``; the session's (from settings) is the one that counts.
+        kwargs.setdefault("verify", self.verify)
         self.last_response = None
         response = super().request(method, url, *args, **kwargs)
         self.last_response = response

@@ -18,12 +18,6 @@ class ConnectionStatus(models.TextChoices):
     DISCONNECTED = "disconnected", "Disconnected"
 
 
-STATUS_COLOURS = {
-    "queued": "blue", "syncing": "blue", "sending": "blue", "ok": "green", "sent": "green",
-    "failed": "red", "disconnected": "grey", "retrying": "amber",
-}
-
-
 class Connection(models.Model):
     """An organisation's connection to one provider (a CRM, a dialer, Slack, a
     bucket…). The provider is a stateless description found in the registry by
@@ -48,10 +42,6 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.org} · {self.provider}"
-
-    @property
-    def status_colour(self) -> str:
-        return STATUS_COLOURS.get(self.status, "grey")
 
 
 class Delivery(models.Model):
@@ -101,7 +91,3 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target}:{self.kind} {self.idempotency_key}"
-
-    @property
-    def status_colour(self) -> str:
-        return STATUS_COLOURS.get(self.status, "grey")

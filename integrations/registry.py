@@ -48,6 +48,12 @@ class SendResult:
     retry_after: float | None = None
 
 
+class IntegrationError(Exception):
+    """A third party refused or failed in a way an admin can act on; ``str(exc)`` is
+    the sentence shown on the page. Each app's own errors (CRM, Zoom, dialer calls)
+    derive from it, so code in another app can catch them without importing that app."""
+
+
 class RateLimited(Exception):
     """The whole batch was refused for a rate limit (HTTP 429, Salesforce
     REQUEST_LIMIT_EXCEEDED…): try again after ``retry_after`` seconds without

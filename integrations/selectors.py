@@ -1,10 +1,19 @@
-"""Reads for the Integrations page."""
+"""Reads of connections and deliveries that every app and the Integrations page share."""
 
 from django.db.models import Count, Max, Q
 
-from integrations.models import Delivery
+from integrations.models import Connection, ConnectionStatus, Delivery
+from integrations.registry import PROVIDERS
 
 S = Delivery.Status
+
+
+def connection_in_category(*, org, category: str) -> Connection | None:
+    """The org's newest live connection to a provider of ``category`` ("crm": one CRM
+    per org at a time), with who connected it."""
+    keys = [key for key, p in PROVIDERS.items() if p.category == category]
+    return (Connection.objects.for_org(org).filter(provider__in=keys).exclude(status=ConnectionStatus.DISCONNECTED)
+            .select_related("connected_by").order_by("-updated_at").first())
 
 
 def delivery_summary(*, org) -> list[dict]:

@@ -15,16 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import requests
-
-from integrations.http import DEFAULT_TIMEOUT, ca_bundle, parse_retry_after
-
-# The CRM objects Chorus keeps a copy of, in the order a sync runs them (accounts
-# first so opportunities and contacts find theirs).
-ACCOUNT, OPPORTUNITY, CONTACT, LEAD = "Account", "Opportunity", "Contact", "Lead"
-SYNC_OBJECTS = (ACCOUNT, OPPORTUNITY, CONTACT, LEAD)
-# Objects whose custom fields may be imported (seed: Task, Lead, Account, Opportunity).
-FIELD_OBJECTS = ("Task", "Lead", "Account", "Opportunity")
+from integrations.http import HttpSession, parse_retry_after
+from integrations.registry import IntegrationError
 
 # The seed's supported field types, in the seed's order, and what the sync turns
 # their values into.
@@ -38,7 +30,7 @@ MAX_RETRY_WAIT_SECONDS = 120.0
 MAX_RETRIES = 5
 
 
-class CrmError(Exception):
+class CrmError(IntegrationError):
     """A failure an admin can act on; ``str(exc)`` is the sentence shown on the page."""
 
 
@@ -140,7 +132,7 @@ def _sleep(seconds: float) -> None:  # patched in tests to record the waits
     time.sleep(seconds)
 
 
-class CrmHttpSession(requests.Session):
+class CrmHttpSession(HttpSession):
     """A requests session that every call of a CRM client library goes through.
 
     It sends the current access token (so a refresh is seen by every later call,
@@ -155,10 +147,8 @@ class CrmHttpSession(requests.Session):
         self.access_token = access_token
         self._refresh = refresh
         self.crm_label = crm_label
-        self.verify = ca_bundle()
 
     def request(self, method, url, *args, **kwargs):
-        kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
         refreshed = False
         attempt = 0
         while True:
@@ -211,3 +201,79 @@ def coerce_custom(value: Any, field_type: str) -> Any:
     if field_type == "Date":
         return str(value)[:10]
     return value if isinstance(value, (str, int, float, bool, list)) else str(value)
+
+
+class CrmProviderBase:
+    """One CRM, described once: everything the rest of the product may ask about a
+    CRM is an attribute or method here, so no key list, label map or ``if key ==``
+    exists anywhere else. A CRM is a package ``crm/providers/<name>/`` whose
+    ``provider`` object subclasses this and implements :class:`CrmProvider`; it is
+    registered by one line in ``crm.providers.PACKAGES``.
+
+    Capabilities default to the common case; a provider overrides what differs."""
+
+    category = "crm"
+    key = ""
+    label = ""
+    connect_title = ""
+    enterprise_only = False
+    # "Log in with …" on the CRM sign-in page (Dynamics signs in with Microsoft).
+    sign_in_label = ""
+    # Connect options: a form asked before the OAuth redirect. ``connect_form_first``
+    # means Enable opens it (Dynamics needs the org URL); otherwise Enable goes
+    # straight to the CRM and ``connect_options_label`` links to the form.
+    connect_form: type | None = None
+    connect_form_first = False
+    connect_options_label = ""
+    connect_intro = ""
+    # CRM Objects Creation: calendar events (with the note shown under the matrix),
+    # custom objects, and the size limits of a pushed activity.
+    events = False
+    event_note = ""
+    custom_objects = True
+    subject_max = 255
+    body_max = 32_000
+    body_html = False
+    # Account matching: ZoomInfo ids on the CRM's accounts (seed, rule 1).
+    zoominfo = False
+    # The managed package offered on Settings > Integrations once connected.
+    package_url = ""
+    # "crm.providers.<name>.push.<Sender>": the outbox sender for target ``key``.
+    sender_path = ""
+
+    @property
+    def log_in_label(self) -> str:
+        return self.sign_in_label or self.label
+
+    def connect_config(self, *, options: dict, login: bool) -> dict[str, Any]:
+        """What the connection keeps from the connect options (validated here)."""
+        return {}
+
+    def reconnect_fields(self, config: dict) -> dict[str, str]:
+        """The connect options to send again when the admin clicks Reconnect."""
+        return {}
+
+    def open_session(self, *, connection) -> CrmSession:
+        """A session on the org's connection (tokens refreshed and persisted)."""
+        from crm.services import crm_session_open
+
+        return crm_session_open(connection=connection)
+
+    def sender(self):
+        """A new outbox sender for this CRM's deliveries."""
+        from django.utils.module_loading import import_string
+
+        return import_string(self.sender_path)()
+
+    def task_fields(self, *, org) -> list[tuple[str, str]]:
+        """The org's imported Task fields of this CRM as (API name, label): where a
+        dialer may have written the recording URL."""
+        from crm.models import CrmField
+
+        return list(CrmField.objects.for_org(org).filter(provider=self.key, object_name="Task", missing_since=None)
+                    .order_by("label").values_list("api_name", "label"))
+
+    def call_task_source(self, *, org, session):
+        """Dialer calls logged in this CRM (``integrations.calls.CallTaskSource``),
+        read through a CRM Connect ``session``; None when the CRM has none."""
+        return None

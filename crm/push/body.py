@@ -14,15 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html import escape
 
+from crm.providers import get_provider
+
 SUBJECT_PREFIX = "Chorus - "
 UNSCHEDULED = "Unscheduled Meeting"
-# Salesforce Task/Event Subject is 255 characters; Dynamics subject 200; HubSpot
-# hs_task_subject has no documented cap but is a single-line string.
-SUBJECT_MAX = {"salesforce": 255, "hubspot": 255, "dynamics": 200}
-# Salesforce Description is a 32,000-character long text area; Dynamics
-# description 2,000 on task, 2,000 on appointment (default column size); HubSpot
-# hs_task_body 65,536.
-BODY_MAX = {"salesforce": 32_000, "hubspot": 65_536, "dynamics": 2_000}
+# Each CRM's subject and body limits, and whether its body is HTML, are capabilities
+# of its provider (``crm.providers.<name>``: ``subject_max``, ``body_max``, ``body_html``).
 TRUNCATED = "…"
 
 
@@ -50,7 +47,7 @@ class ActivityContent:
 def activity_subject(*, title: str, provider: str = "salesforce") -> str:
     """ "Chorus - <meeting title>", or "Chorus - Unscheduled Meeting" without one."""
     subject = SUBJECT_PREFIX + (" ".join((title or "").split()) or UNSCHEDULED)
-    limit = SUBJECT_MAX.get(provider, 255)
+    limit = get_provider(provider).subject_max
     return subject if len(subject) <= limit else subject[: limit - 1] + TRUNCATED
 
 
@@ -78,8 +75,9 @@ def _clip(text: str, limit: int) -> str:
 def activity_body(content: ActivityContent, *, provider: str = "salesforce") -> str:
     """The comments/description of the pushed task or event for ``provider``."""
     blocks = _blocks(content)
-    limit = BODY_MAX.get(provider, 32_000)
-    if provider == "hubspot":
+    crm = get_provider(provider)
+    limit = crm.body_max
+    if crm.body_html:
         parts = []
         for heading, lines in blocks:
             rendered = []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
-from crm.push.models import CELLS, COLUMN_LABELS, COLUMNS, EVENT_PROVIDERS, ROW_COLUMNS, ROW_LABELS, ROWS, cell_name
+from crm.providers import get_provider
+from crm.push.models import CELLS, COLUMN_LABELS, COLUMNS, ROW_COLUMNS, ROW_LABELS, ROWS, cell_name
 from crm.push.services import crm_objects_cells_validate
 
 
@@ -34,7 +35,7 @@ class CrmObjectsForm(forms.Form):
         rows = []
         labels = {c: COLUMN_LABELS[c] for c in COLUMNS}
         for row in ROWS:
-            if row == "event" and self.provider and self.provider not in EVENT_PROVIDERS:
+            if row == "event" and self.provider and not get_provider(self.provider).events:
                 continue
             rows.append({"key": row, "label": ROW_LABELS[row],
                          "cells": [{"field": self[cell_name(row, c)], "label": labels[c]} if c in ROW_COLUMNS[row]

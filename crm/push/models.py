@@ -38,8 +38,6 @@ ROW_COLUMNS = {
 # contact on for recordings; everything else off. ("The Pushed Tasks feature is on
 # by default.")
 DEFAULTS = {"task_recording", "tracker_recording", "custom_object_recording", "contact_recording"}
-# Only Salesforce and Dynamics have calendar events (seed: Event, Outlook appointment).
-EVENT_PROVIDERS = ("salesforce", "dynamics")
 
 
 def cell_name(row: str, column: str) -> str:

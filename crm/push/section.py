@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crm.providers import get_provider
 from crm.push.forms import CrmObjectsForm
 from crm.push.models import CELLS, COLUMN_LABELS, COLUMNS, CrmPushState, RequiredCrmField
 from crm.push.required_fields import required_field_choices
@@ -23,7 +24,8 @@ def crm_objects_context(*, org, form: CrmObjectsForm | None = None, saved: bool 
     required = set(RequiredCrmField.objects.for_org(org).values_list("field_id", flat=True))
     return {
         "required_choices": [{"field": f, "checked": f.id in required} for f in required_field_choices(org=org)],
-        "connection": connection, "provider": provider, "form": form, "matrix": form.matrix(),
+        "connection": connection, "provider": provider, "crm": get_provider(provider) if provider else None,
+        "form": form, "matrix": form.matrix(),
         "columns": [COLUMN_LABELS[c] for c in COLUMNS], "history": crm_objects_history(org=org),
         "saved": saved, "push_state": states[0] if states else None,
     }

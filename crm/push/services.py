@@ -21,11 +21,11 @@ from django.utils import timezone
 from chorus.models import Engagement, Moment, Organization, Participant, User
 from chorus.services import audit_record
 from crm.models import CrmContact
+from crm.providers import crm_keys, get_provider
 from crm.push.body import activity_body, activity_subject, content_for
 from crm.push.models import (
     CELLS,
     COLUMN_LABELS,
-    EVENT_PROVIDERS,
     ROW_COLUMNS,
     ROW_LABELS,
     CrmObjectsSettings,
@@ -33,7 +33,6 @@ from crm.push.models import (
 )
 from integrations.models import Connection, ConnectionStatus, Delivery
 
-CRM_KEYS = ("salesforce", "hubspot", "dynamics")
 AUDIT_ACTION = "crm_objects.update"
 
 TASK_OR_EVENT = "Currently it is possible to create either a Task or an Event for {column}."
@@ -56,7 +55,7 @@ KINDS = ("account", "contact", "task", "event", "trackers", "custom_object", "tr
 
 def crm_connection_for_push(*, org: Organization) -> Connection | None:
     """The org's connected CRM (the same row CRM Connect shows)."""
-    return (Connection.objects.for_org(org).filter(provider__in=CRM_KEYS)
+    return (Connection.objects.for_org(org).filter(provider__in=crm_keys())
             .exclude(status=ConnectionStatus.DISCONNECTED).order_by("-updated_at").first())
 
 
@@ -74,9 +73,7 @@ def crm_objects_cells_validate(*, cells: dict[str, bool], provider: str | None) 
     for column in ROW_COLUMNS["task"]:
         if cells.get(cell_name("task", column)) and cells.get(cell_name("event", column)):
             errors[cell_name("event", column)] = TASK_OR_EVENT.format(column=COLUMN_LABELS[column])
-    if provider and provider not in EVENT_PROVIDERS:
-        from crm.providers import get_provider
-
+    if provider and not get_provider(provider).events:
         for column in ROW_COLUMNS["event"]:
             if cells.get(cell_name("event", column)):
                 errors.setdefault(cell_name("event", column),
@@ -193,8 +190,10 @@ def push_plan(*, engagement: Engagement, settings_row: CrmObjectsSettings, provi
     for row, columns in ROW_COLUMNS.items():
         if column in columns:
             plan[row] = bool(getattr(settings_row, cell_name(row, column)))
-    if provider not in EVENT_PROVIDERS or engagement.kind == Engagement.Kind.DIALER_CALL:
+    if not get_provider(provider).events or engagement.kind == Engagement.Kind.DIALER_CALL:
         plan["event"] = False
+    if not get_provider(provider).custom_objects:
+        plan["custom_object"] = False
     if engagement.kind == Engagement.Kind.DIALER_CALL:
         # The dialer already logged the call as a CRM activity (most dialers of the
         # catalogue are read back from those very tasks): a second one would be a

@@ -5,34 +5,20 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from crm.providers import base as crm_base
-from crm.providers import salesforce as sf_provider
+from crm.providers.salesforce import connect as sf_provider
+from crm.push.clients import PushHttp
+from crm.push.registry import register
 from integrations import registry
-from testutils.servers import https_server
-
-
-@pytest.fixture(scope="session")
-def crm_ca(tls_ca):
-    return tls_ca
-
-
-@pytest.fixture(scope="session")
-def crm_ca_file(tls_ca_file):
-    return tls_ca_file
-
-
-@pytest.fixture(scope="session")
-def _crm_https(crm_ca):
-    server = https_server(crm_ca)
-    yield server
-    server.clear()
-    if server.is_running():
-        server.stop()
+from integrations.models import Connection
+from testutils import crm_fakes
+from testutils.factories import UserFactory
 
 
 @pytest.fixture
@@ -45,12 +31,9 @@ def only_crm_sections(monkeypatch):
 
 
 @pytest.fixture
-def crm_server(_crm_https, crm_ca_file, settings, monkeypatch):
+def crm_server(https_fake, settings, monkeypatch):
     """The fake CRM (HTTPS). Every setting that names a third party points at it."""
-    _crm_https.clear()
-    base = _crm_https.url_for("").rstrip("/")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", crm_ca_file)
-    settings.REQUESTS_CA_BUNDLE = crm_ca_file
+    base = https_fake.url_for("").rstrip("/")
     settings.CHORUS_BASE_URL = "https://chorus.test"
     settings.SALESFORCE_LOGIN_URL = base
     settings.SALESFORCE_CLIENT_ID = "sf-client-id"
@@ -64,8 +47,7 @@ def crm_server(_crm_https, crm_ca_file, settings, monkeypatch):
     settings.MICROSOFT_CLIENT_SECRET = "ms-client-secret"
     settings.DYNAMICS_ALLOWED_HOSTS = ["*.dynamics.com", "localhost"]
     monkeypatch.setattr(sf_provider, "BULK_POLL_WAIT", 0)
-    yield _crm_https
-    _crm_https.clear()
+    return https_fake
 
 
 @pytest.fixture
@@ -93,3 +75,46 @@ def unsigned_jwt(claims: dict) -> str:
 def id_token_claims(**extra) -> dict:
     now = int(time.time())
     return {"iat": now, "nbf": now, "exp": now + 3600, "sub": "sub-1", **extra}
+
+
+# --- CRM Objects Creation over the wire: one set of fixtures, parametrised by CRM ----------
+# A push test module names its CRM with a ``push_crm`` fixture; ``connection``, ``rep``
+# (the owner, with the CRM's user id) and ``fake`` (the CRM's fake, serving its API
+# paths on crm_server) follow.
+DYNAMICS_OWNER = "6f0e0000-0000-0000-0000-000000000001"
+PUSH_CRMS = {
+    "salesforce": {"fake": crm_fakes.FakeSalesforce, "paths": r"/services/data/.*", "owner": "005000000000001",
+                   "token": "sf-token", "config": lambda base: {"instance_url": base}},
+    "hubspot": {"fake": crm_fakes.FakeHubSpot, "paths": r"/crm/.*", "owner": "77",
+                "token": "hs-token", "config": lambda base: {"crm_org_id": "123"}},
+    "dynamics": {"fake": crm_fakes.FakeDataverse, "paths": r"/api/data/.*", "owner": DYNAMICS_OWNER,
+                 "token": "d365-token", "config": lambda base: {"org_url": base}},
+}
+
+
+@pytest.fixture
+def push_settings(settings, monkeypatch):
+    register()
+    settings.OUTBOX_MAX_ATTEMPTS = 12
+    monkeypatch.setattr(PushHttp, "timeout", (3, 10))
+
+
+@pytest.fixture
+def connection(org, crm_server, push_crm):
+    spec = PUSH_CRMS[push_crm]
+    return Connection.objects.create(org=org, provider=push_crm, status="ok",
+                                     config=spec["config"](crm_server.url_for("").rstrip("/")),
+                                     secrets={"access_token": spec["token"]})
+
+
+@pytest.fixture
+def rep(org, push_crm):
+    return UserFactory(org=org, email="rep@acme.example", first_name="Rey", last_name="Rep",
+                       external_ids={push_crm: PUSH_CRMS[push_crm]["owner"]})
+
+
+@pytest.fixture
+def fake(crm_server, caplog, push_crm):
+    caplog.set_level(logging.WARNING, logger="werkzeug")
+    spec = PUSH_CRMS[push_crm]
+    return crm_fakes.serve(crm_server, spec["fake"](), spec["paths"])

@@ -239,7 +239,7 @@ def test_rate_limits_are_retried_after_retry_after(org, hs_connection, crm_serve
 
 
 def test_search_restarts_past_the_10000_result_window(org, hs_connection, crm_server, urllib3_sleeps, monkeypatch):
-    from crm.providers import hubspot
+    from crm.providers.hubspot import connect as hubspot
 
     monkeypatch.setattr(hubspot, "PAGE_SIZE", 2)
     monkeypatch.setattr(hubspot, "SEARCH_WINDOW", 3)  # stands in for HubSpot's 10,000

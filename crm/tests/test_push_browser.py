@@ -19,7 +19,6 @@ SEED = {"event_email", "task_recording", "tracker_email", "custom_object_recordi
 @pytest.fixture(autouse=True)
 def _push(settings):
     register()
-    settings.ROOT_URLCONF = "testutils.crm_fakes_urls"
 
 
 @pytest.fixture

@@ -3,23 +3,20 @@ local HTTPS server: $batch with one change set per object, upserts on ids derive
 from the Chorus key (a retry updates, never duplicates), events as appointments."""
 
 import json
-import logging
 import re
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from chorus.models import Engagement, Moment, Tracker
+from chorus.models import Engagement, Moment
+from crm.providers.dynamics.push import DynamicsSender, record_id
 from crm.push.clients import PushHttp
-from crm.push.registry import register
-from crm.push.senders.dynamics import DynamicsSender, record_id
 from crm.push.services import crm_objects_settings_get, engagement_push_prepare
-from integrations.models import Connection, Delivery
+from integrations.models import Delivery
 from integrations.outbox import outbox_process
 from testutils import crm_fakes as testing
 from testutils.crm_fakes import drain
-from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 S = Delivery.Status
@@ -30,40 +27,12 @@ OWNER = "6f0e0000-0000-0000-0000-000000000001"
 
 
 @pytest.fixture(autouse=True)
-def _push(settings, monkeypatch):
-    register()
-    monkeypatch.setattr(PushHttp, "timeout", (3, 10))
-
-
-@pytest.fixture
-def connection(org, crm_server):
-    return Connection.objects.create(org=org, provider="dynamics", status="ok",
-                                     config={"org_url": crm_server.url_for("").rstrip("/")},
-                                     secrets={"access_token": "d365-token"})
-
-
-@pytest.fixture
-def rep(org):
-    return UserFactory(org=org, email="rep@acme.example", first_name="Rey", last_name="Rep",
-                       external_ids={"dynamics": OWNER})
-
-
-@pytest.fixture
-def fake(crm_server, caplog):
-    caplog.set_level(logging.WARNING, logger="werkzeug")
-    return testing.serve(crm_server, testing.FakeDataverse(), r"/api/data/.*")
+def push_crm(push_settings):
+    return "dynamics"
 
 
 def meeting(org, rep, **kw):
-    defaults = {"title": "Wonka and Schrute Farms Connect", "crm_account_id": ACCOUNT, "crm_opportunity_id": OPP,
-                "recording_url": "https://chorus.ai/meeting/1", "next_steps": ["Send the invite"],
-                "started_at": timezone.now().replace(microsecond=0) - timedelta(hours=1)}
-    e = EngagementFactory(org=org, owner=rep, **{**defaults, **kw})
-    ParticipantFactory(engagement=e, name="Rey Rep", email="rep@acme.example", is_internal=True)
-    ParticipantFactory(engagement=e, name="Willy Wonka", title="CEO", email="willy@wonka.example")
-    MomentFactory(engagement=e, org=org, tracker=Tracker.objects.get_or_create(org=org, name="Budget")[0],
-                  at_seconds=5, text="What is the budget?", speaker="Willy Wonka")
-    return e
+    return testing.budget_meeting(org, rep, account=ACCOUNT, opportunity=OPP, **kw)
 
 
 def operations(body: str):

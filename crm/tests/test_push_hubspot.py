@@ -2,63 +2,32 @@
 server: batch creates with inline associations, the chorus_id look-up on retry,
 upserted custom objects with v4 association batches, rate limits, a fault run."""
 
-import logging
 import re
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from chorus.models import Engagement, Moment, Tracker
+from chorus.models import Engagement, Moment
+from crm.providers.hubspot.push import HubSpotSender
 from crm.push.clients import PushHttp
-from crm.push.registry import register
-from crm.push.senders.hubspot import HubSpotSender
 from crm.push.services import crm_objects_settings_get, engagement_push_prepare
-from integrations.models import Connection, Delivery
+from integrations.models import Delivery
 from integrations.outbox import outbox_process
 from testutils import crm_fakes as testing
 from testutils.crm_fakes import drain
-from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 S = Delivery.Status
 
 
 @pytest.fixture(autouse=True)
-def _push(settings, monkeypatch):
-    register()
-    settings.OUTBOX_MAX_ATTEMPTS = 12
-    monkeypatch.setattr(PushHttp, "timeout", (3, 10))
-
-
-@pytest.fixture
-def connection(org, crm_server):
-    return Connection.objects.create(org=org, provider="hubspot", status="ok", config={"crm_org_id": "123"},
-                                     secrets={"access_token": "hs-token"})
-
-
-@pytest.fixture
-def rep(org):
-    return UserFactory(org=org, email="rep@acme.example", first_name="Rey", last_name="Rep",
-                       external_ids={"hubspot": "77"})
-
-
-@pytest.fixture
-def fake(crm_server, caplog):
-    caplog.set_level(logging.WARNING, logger="werkzeug")
-    return testing.serve(crm_server, testing.FakeHubSpot(), r"/crm/.*")
+def push_crm(push_settings):
+    return "hubspot"
 
 
 def meeting(org, rep, **kw):
-    defaults = {"title": "Wonka and Schrute Farms Connect", "crm_account_id": "5001", "crm_opportunity_id": "9001",
-                "recording_url": "https://chorus.ai/meeting/1", "next_steps": ["Send the invite"],
-                "started_at": timezone.now().replace(microsecond=0) - timedelta(hours=1)}
-    e = EngagementFactory(org=org, owner=rep, **{**defaults, **kw})
-    ParticipantFactory(engagement=e, name="Rey Rep", email="rep@acme.example", is_internal=True)
-    ParticipantFactory(engagement=e, name="Willy Wonka", title="CEO", email="willy@wonka.example")
-    MomentFactory(engagement=e, org=org, tracker=Tracker.objects.get_or_create(org=org, name="Budget")[0],
-                  at_seconds=5, text="What is the budget?", speaker="Willy Wonka")
-    return e
+    return testing.budget_meeting(org, rep, account="5001", opportunity="9001", **kw)
 
 
 def ms(dt):

@@ -4,6 +4,7 @@ import pytest
 
 from chorus.models import Engagement, Tracker
 from crm.models import CrmContact
+from crm.push.models import ROW_COLUMNS
 from crm.push.services import (
     BLOCKLISTED,
     ONLY_INTERNAL,
@@ -11,6 +12,7 @@ from crm.push.services import (
     crm_objects_settings_get,
     engagement_push_prepare,
     push_exclusion_reason,
+    push_plan,
 )
 from integrations.models import Connection, Delivery
 from testutils.crm_fakes import matrix
@@ -267,3 +269,22 @@ def test_an_admin_pushes_failed_objects_again(client, org, rep, sf, admin_user, 
     assert AuditEvent.objects.get(action="crm_objects.push_again").actor == admin_user
     theirs = EngagementFactory(org=other_org)
     assert client.post(f"/settings/integrations/crm-objects/engagements/{theirs.pk}/push-again/").status_code == 404
+
+
+@pytest.mark.parametrize("provider", ["salesforce", "hubspot", "dynamics"])
+@pytest.mark.parametrize("activity", ["task", "event"])
+def test_what_a_dialer_call_gets_row_by_row(org, provider, activity):
+    """CRM Objects Creation, Recording column, every row ticked: a dialer call gets
+    every row but the task and the event (the dialer already logged the call as a CRM
+    activity); a Zoom recording of the same settings gets the activity too."""
+    cells = {f"{row}_recording": True for row, columns in ROW_COLUMNS.items() if "recording" in columns}
+    cells[f"{'event' if activity == 'task' else 'task'}_recording"] = False  # one or the other
+    matrix(org, **cells)
+    settings_row = crm_objects_settings_get(org=org)
+    call = EngagementFactory(org=org, kind=Engagement.Kind.DIALER_CALL)
+    plan = push_plan(engagement=call, settings_row=settings_row, provider=provider)
+    assert {row for row, on in plan.items() if on} == {"tracker", "custom_object", "contact", "account", "transcript"}
+    recording = EngagementFactory(org=org, kind=Engagement.Kind.RECORDING)
+    plan = push_plan(engagement=recording, settings_row=settings_row, provider=provider)
+    events = activity == "event" and provider != "hubspot"  # HubSpot has no calendar events
+    assert plan["task"] == (activity == "task") and plan["event"] == events

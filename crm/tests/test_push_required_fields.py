@@ -23,7 +23,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _push(settings):
     register()
-    settings.ROOT_URLCONF = "testutils.crm_fakes_urls"
 
 
 @pytest.fixture

@@ -2,24 +2,22 @@
 server: the exact requests, Task vs Event, every matrix row, exactly-once retries,
 rate limits and the daily allowance, and the 20 % fault run."""
 
-import logging
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from chorus.models import Engagement, Tracker
+from chorus.models import Engagement
+from crm.providers.salesforce.push import SalesforceSender
 from crm.push.clients import PushHttp
 from crm.push.models import CrmPushState
-from crm.push.registry import register
-from crm.push.senders.salesforce import SalesforceSender
 from crm.push.services import engagement_push_prepare
 from crm.tests.conftest import requests_to
-from integrations.models import Connection, Delivery
+from integrations.models import Delivery
 from integrations.outbox import outbox_process
 from testutils import crm_fakes as testing
 from testutils.crm_fakes import drain, matrix
-from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory, UserFactory
+from testutils.factories import ParticipantFactory
 
 pytestmark = pytest.mark.django_db
 API = "/services/data/v59.0/"
@@ -27,42 +25,13 @@ S = Delivery.Status
 
 
 @pytest.fixture(autouse=True)
-def _push(settings, monkeypatch):
-    register()
-    settings.OUTBOX_MAX_ATTEMPTS = 12
-    monkeypatch.setattr(PushHttp, "timeout", (3, 10))
-
-
-@pytest.fixture
-def connection(org, crm_server):
-    return Connection.objects.create(org=org, provider="salesforce", status="ok",
-                                     config={"instance_url": crm_server.url_for("").rstrip("/")},
-                                     secrets={"access_token": "sf-token"})
-
-
-@pytest.fixture
-def rep(org):
-    return UserFactory(org=org, email="rep@acme.example", first_name="Rey", last_name="Rep",
-                       external_ids={"salesforce": "005000000000001"})
-
-
-@pytest.fixture
-def fake(crm_server, caplog):
-    caplog.set_level(logging.WARNING, logger="werkzeug")
-    return testing.serve(crm_server, testing.FakeSalesforce(), r"/services/data/.*")
+def push_crm(push_settings):
+    return "salesforce"
 
 
 def meeting(org, rep, **kw):
-    defaults = {"title": "Wonka and Schrute Farms Connect", "crm_account_id": "001A00000000001",
-                "crm_opportunity_id": "006A00000000001", "recording_url": "https://chorus.ai/meeting/1",
-                "next_steps": ["Send the invite"], "duration_seconds": 1800,
-                "started_at": timezone.now().replace(microsecond=0) - timedelta(hours=1)}
-    e = EngagementFactory(org=org, owner=rep, **{**defaults, **kw})
-    ParticipantFactory(engagement=e, name="Rey Rep", email="rep@acme.example", is_internal=True)
-    ParticipantFactory(engagement=e, name="Willy Wonka", title="CEO", email="willy@wonka.example")
-    MomentFactory(engagement=e, org=org, tracker=Tracker.objects.get_or_create(org=org, name="Budget")[0],
-                  at_seconds=5, text="What is the budget?", speaker="Willy Wonka")
-    return e
+    return testing.budget_meeting(org, rep, account="001A00000000001", opportunity="006A00000000001",
+                                  **{"duration_seconds": 1800, **kw})
 
 
 def test_exact_requests_for_a_recording_with_the_seed_defaults(org, rep, connection, crm_server):

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from chorus.models import Engagement
-from crm.push.senders import salesforce as sf_sender
-from crm.push.senders.salesforce import SalesforceSender
+from crm.providers.salesforce import push as sf_sender
+from crm.providers.salesforce.push import SalesforceSender
 from crm.push.services import engagement_push_prepare
 from crm.tests.test_push_salesforce import (  # noqa: F401 (fixtures)
     API,

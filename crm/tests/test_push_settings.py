@@ -19,7 +19,6 @@ SEED_TASK_OR_EVENT = {"event_email", "task_recording", "tracker_email", "custom_
 @pytest.fixture(autouse=True)
 def _push(settings):
     register()
-    settings.ROOT_URLCONF = "testutils.crm_fakes_urls"
 
 
 def connect(org, provider="salesforce"):

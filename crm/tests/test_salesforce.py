@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from crm import services
 from crm.models import AccountDomain, CrmAccount, CrmContact, CrmField, CrmOpportunity, CrmSyncCursor
-from crm.providers import salesforce as sf
+from crm.providers.salesforce import connect as sf
 from crm.tests.conftest import query_of, requests_to
 from integrations.models import Connection
 

@@ -21,21 +21,19 @@ from django.conf import settings
 from django.utils import timezone
 
 from crm.providers.base import (
-    ACCOUNT,
-    CONTACT,
-    LEAD,
-    OPPORTUNITY,
     ConnectRefused,
     CrmError,
     CrmHttpSession,
+    CrmProviderBase,
     FieldInfo,
     Grant,
     Identity,
     ReconnectRequired,
-    ca_bundle,
     reconnect_message,
     unsupported_reason,
 )
+from crm.providers.objects import ACCOUNT, CONTACT, LEAD, OPPORTUNITY
+from integrations.http import ca_bundle
 
 LABEL = "Microsoft Dynamics"
 API_PATH = "/api/data/v9.2/"
@@ -112,11 +110,38 @@ def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
-class DynamicsProvider:
+class DynamicsProvider(CrmProviderBase):
     key = "dynamics"
     label = LABEL
     connect_title = "Microsoft Dynamics Connect"
     native_objects = NATIVE
+    sign_in_label = "Microsoft"
+    connect_form_first = True
+    connect_intro = ("Type or paste your organization's unique Dynamics URL, then click Connect and log in to "
+                     "Microsoft Dynamics.")
+    events = True
+    event_note = "Note: Events created this way will appear as Outlook appointments."
+    subject_max = 200  # subject
+    body_max = 2_000  # description on task and appointment (default column size)
+    sender_path = "crm.providers.dynamics.push.DynamicsSender"
+
+    @property
+    def connect_form(self):
+        from crm.providers.dynamics.forms import DynamicsConnectForm
+
+        return DynamicsConnectForm
+
+    def connect_config(self, *, options: dict, login: bool) -> dict[str, Any]:
+        return {"org_url": "" if login else validate_org_url(options.get("org_url", ""))}
+
+    def reconnect_fields(self, config: dict) -> dict[str, str]:
+        return {"org_url": config.get("org_url", "")}
+
+    def call_task_source(self, *, org, session):
+        from crm.providers.dynamics.call_tasks import DynamicsCallTasks
+
+        return DynamicsCallTasks(session, org=org)
+
 
     def revoke(self, *, config: dict, secrets: dict) -> str:
         """Microsoft identity has no endpoint for an app to revoke its own refresh

@@ -14,11 +14,12 @@ import json
 import re
 import uuid
 from datetime import datetime
+from typing import Any
 
 import requests
 
-from crm.push.clients import dynamics_http, refresh_access_token
-from crm.push.senders.base import Batch, CrmPushSender, Throttled, Transient
+from crm.push.clients import PushHttp, refresh_access_token
+from crm.push.sender import Batch, CrmPushSender, Throttled, Transient
 from crm.push.services import crm_connection_for_push
 from integrations.http import parse_retry_after
 from integrations.models import Delivery
@@ -276,3 +277,12 @@ class DynamicsSender(CrmPushSender):
             return [("PATCH", f"annotations({rid})", {"subject": p["title"][:500], "notetext": p["text"],
                                                       "filename": "transcript.txt", **bind})]
         return None
+
+
+DYNAMICS_API_PATH = "/api/data/v9.2/"
+
+
+def dynamics_http(*, org_url: str, access_token: str, timeout: Any = None) -> tuple[PushHttp, str]:
+    http = PushHttp(timeout=timeout, access_token=access_token)
+    http.headers.update({"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"})
+    return http, org_url.rstrip("/") + DYNAMICS_API_PATH

@@ -25,22 +25,20 @@ from hubspot.oauth.exceptions import ApiException as OAuthApiException
 from urllib3.util.retry import Retry
 
 from crm.providers.base import (
-    ACCOUNT,
-    CONTACT,
-    LEAD,
     MAX_RETRIES,
-    OPPORTUNITY,
     ConnectRefused,
     CrmError,
+    CrmProviderBase,
     FieldInfo,
     Grant,
     Identity,
     ReconnectRequired,
     as_bool,
-    ca_bundle,
     reconnect_message,
     unsupported_reason,
 )
+from crm.providers.objects import ACCOUNT, CONTACT, LEAD, OPPORTUNITY
+from integrations.http import ca_bundle
 
 LABEL = "HubSpot"
 # Read to sync; write to push call activity (tasks, notes, contacts, companies,
@@ -116,11 +114,21 @@ def _field_type(p) -> tuple[str, bool]:
 MANUAL_REVOKE = "To revoke it yourself: HubSpot Settings > Integrations > Connected Apps > Chorus > Uninstall."
 
 
-class HubSpotProvider:
+class HubSpotProvider(CrmProviderBase):
     key = "hubspot"
     label = LABEL
     connect_title = "Hubspot Connect"
     native_objects = NATIVE
+    subject_max = 255  # hs_task_subject: single-line, no documented cap
+    body_max = 65_536  # hs_task_body
+    body_html = True
+    sender_path = "crm.providers.hubspot.push.HubSpotSender"
+
+    def call_task_source(self, *, org, session):
+        from crm.providers.hubspot.call_tasks import HubSpotCallTasks
+
+        return HubSpotCallTasks(session, org=org)
+
 
     def authorize_url(self, *, config: dict, state: str, redirect_uri: str, login: bool = False) -> tuple[str, dict]:
         query = {"client_id": settings.HUBSPOT_CLIENT_ID, "redirect_uri": redirect_uri, "scope": SCOPES,

@@ -15,12 +15,14 @@ import time
 from typing import Any
 
 import urllib3
+from django.conf import settings
+from hubspot import HubSpot
 from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiException
 from hubspot.crm.objects.exceptions import ApiException as ObjectsApiException
 
-from crm.push.clients import hubspot_client, refresh_access_token
-from crm.push.senders.base import Batch, CrmPushSender, Throttled, Transient, chunks
-from integrations.http import parse_retry_after
+from crm.push.clients import refresh_access_token
+from crm.push.sender import Batch, CrmPushSender, Throttled, Transient, chunks
+from integrations.http import ca_bundle, parse_retry_after
 from integrations.models import Delivery
 
 BATCH_MAX = 100
@@ -327,3 +329,15 @@ def _escape(text: str) -> str:
 
 def _sleep(seconds: float) -> None:  # patched in tests
     time.sleep(seconds)
+
+
+def hubspot_client(*, access_token: str) -> HubSpot:
+    """hubspot-api-client over urllib3: host and CA bundle from settings, and no
+    urllib3 Retry (``retry=False``): 429s come back to the sender as exceptions, and
+    a POST whose connection dropped is never re-sent behind the sender's back — its
+    outcome is unknown, so the outbox retries it with a look-up first. (urllib3's
+    default Retry leaves POST alone on read errors today; this does not rely on it.)
+    The sender passes ``PushHttp.timeout`` as each call's ``_request_timeout``."""
+    bundle = ca_bundle()
+    return HubSpot(access_token=access_token, host=settings.HUBSPOT_API_URL, retry=False,
+                   ssl_ca_cert=bundle if isinstance(bundle, str) else None)

@@ -21,23 +21,20 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from crm.providers.base import (
-    ACCOUNT,
-    CONTACT,
-    LEAD,
-    OPPORTUNITY,
     ConnectRefused,
     CrmError,
     CrmHttpSession,
+    CrmProviderBase,
     FieldInfo,
     Grant,
     Identity,
     ReconnectRequired,
     as_bool,
-    ca_bundle,
     reconnect_message,
     unsupported_reason,
 )
-from integrations.http import DEFAULT_TIMEOUT
+from crm.providers.objects import ACCOUNT, CONTACT, LEAD, OPPORTUNITY
+from integrations.http import DEFAULT_TIMEOUT, ca_bundle
 
 API_VERSION = "59.0"
 LABEL = "Salesforce"
@@ -114,11 +111,38 @@ def parse_sf_datetime(value: str | None) -> datetime | None:
     return datetime.fromisoformat(text)
 
 
-class SalesforceProvider:
+class SalesforceProvider(CrmProviderBase):
     key = "salesforce"
     label = LABEL
     connect_title = "Salesforce Connect"
     native_objects = {"Task": "Task", "Lead": "Lead", "Account": "Account", "Opportunity": "Opportunity"}
+    connect_options_label = "Sandbox or My Domain?"
+    events = True
+    event_note = "Note: Events created this way will appear in your Salesforce calendar."
+    subject_max = 255  # Task/Event Subject
+    body_max = 32_000  # Description, a long text area
+    zoominfo = True
+    package_url = "https://appexchange.salesforce.com/results?keywords=Chorus.ai"
+    sender_path = "crm.providers.salesforce.push.SalesforceSender"
+
+    @property
+    def connect_form(self):
+        from crm.providers.salesforce.forms import SalesforceConnectForm
+
+        return SalesforceConnectForm
+
+    def connect_config(self, *, options: dict, login: bool) -> dict[str, Any]:
+        return {"login_url": validate_login_url(options.get("environment") or "production",
+                                                options.get("my_domain") or "")}
+
+    def reconnect_fields(self, config: dict) -> dict[str, str]:
+        return {"environment": "mydomain", "my_domain": config["login_url"]} if config.get("login_url") else {}
+
+    def call_task_source(self, *, org, session):
+        from crm.providers.salesforce.call_tasks import SalesforceCallTasks
+
+        return SalesforceCallTasks(session.sf, org=org)
+
 
     def authorize_url(self, *, config: dict, state: str, redirect_uri: str, login: bool = False) -> tuple[str, dict]:
         query = {"response_type": "code", "client_id": settings.SALESFORCE_CLIENT_ID,

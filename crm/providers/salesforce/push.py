@@ -17,14 +17,16 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 from simple_salesforce.util import call_salesforce
 
-from crm.push.clients import PushHttp, refresh_access_token, salesforce_client
-from crm.push.senders.base import Batch, CrmPushSender, Throttled, Transient, chunks
+from crm.providers.salesforce.connect import API_VERSION
+from crm.push.clients import PushHttp, refresh_access_token
+from crm.push.sender import Batch, CrmPushSender, Throttled, Transient, chunks
 from integrations.http import parse_retry_after
 from integrations.models import Delivery
 
@@ -470,7 +472,7 @@ def from_csv(text: str) -> list[dict]:
 
 def bulk_poll_wait() -> float:
     """Seconds between job status polls: CRM Connect's Bulk setting (tests set 0)."""
-    from crm.providers import salesforce as provider
+    from crm.providers.salesforce import connect as provider
 
     return provider.BULK_POLL_WAIT
 
@@ -485,6 +487,11 @@ def _transcript_path(d: Delivery) -> str:
 
 
 def api_version() -> str:
-    from crm.push.clients import SALESFORCE_API_VERSION
+    return API_VERSION
 
-    return SALESFORCE_API_VERSION
+
+def salesforce_client(*, instance_url: str, access_token: str, timeout: Any = None) -> tuple[Salesforce, PushHttp]:
+    http = PushHttp(timeout=timeout)
+    sf = Salesforce(instance_url=instance_url, session_id=access_token, session=http,
+                    version=API_VERSION)
+    return sf, http
