@@ -476,3 +476,26 @@ def seed_engagements(*, org, owner, count: int, moments: int = 5, prefix: str = 
                text=f"moment {j}", speaker=f"Prospect {i}")
         for i, e in enumerate(engagements) for j in range(moments)])
     return engagements
+
+
+def budget_meeting(org, rep, *, account: str, opportunity: str, **kw):
+    """The push tests' meeting: the seed's title, a rep and Willy Wonka of Wonka
+    Industries, one Budget moment, tied to ``account`` and ``opportunity`` (ids of the
+    CRM at hand)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from chorus.models import Tracker
+    from testutils.factories import EngagementFactory, MomentFactory, ParticipantFactory
+
+    defaults = {"title": "Wonka and Schrute Farms Connect", "crm_account_id": account,
+                "crm_opportunity_id": opportunity, "recording_url": "https://chorus.ai/meeting/1",
+                "next_steps": ["Send the invite"],
+                "started_at": timezone.now().replace(microsecond=0) - timedelta(hours=1)}
+    e = EngagementFactory(org=org, owner=rep, **{**defaults, **kw})
+    ParticipantFactory(engagement=e, name="Rey Rep", email="rep@acme.example", is_internal=True)
+    ParticipantFactory(engagement=e, name="Willy Wonka", title="CEO", email="willy@wonka.example")
+    MomentFactory(engagement=e, org=org, tracker=Tracker.objects.get_or_create(org=org, name="Budget")[0],
+                  at_seconds=5, text="What is the budget?", speaker="Willy Wonka")
+    return e

@@ -34,6 +34,26 @@ def https_server(ca) -> HTTPServer:
 
 
 @pytest.fixture(scope="session")
+def _https_fake(tls_ca):
+    server = https_server(tls_ca)
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
+@pytest.fixture
+def https_fake(_https_fake, tls_ca_file, settings, monkeypatch):
+    """One HTTPS fake server for the session, cleared for each test and trusted
+    through ``REQUESTS_CA_BUNDLE`` (the setting and the environment variable)."""
+    _https_fake.clear()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_ca_file)
+    settings.REQUESTS_CA_BUNDLE = tls_ca_file
+    yield _https_fake
+    _https_fake.clear()
+
+
+@pytest.fixture(scope="session")
 def moto_url():
     """moto's S3 server on 127.0.0.1, for the whole session."""
     from moto.server import ThreadedMotoServer
