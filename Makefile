@@ -56,8 +56,10 @@ run: setup
 test: setup
 	AZURITE_BLOB=$(CURDIR)/.tools/node_modules/.bin/azurite-blob $(PY) -m pytest
 
+# ruff, then the layer contracts of .importlinter (ARCHITECTURE.md "Layers").
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
