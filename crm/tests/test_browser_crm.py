@@ -77,7 +77,7 @@ def test_admin_connects_salesforce_and_selects_crm_fields(page, live_server, org
     expect(page).to_have_url(re.compile(r"/settings/integrations/#crm-connect$"))
     expect(page.get_by_text("Salesforce is connected.")).to_be_visible()
     row = page.locator("[data-crm=salesforce]")
-    expect(row.get_by_text("Connected", exact=True)).to_be_visible()
+    expect(row.get_by_text("Enabled", exact=True)).to_be_visible()
     expect(page.locator("#crm-status").get_by_text("Ada Lovelace", exact=False)).to_be_visible()
     expect(page.get_by_role("link", name="Install Salesforce Package")).to_be_visible()
     conn = Connection.objects.get(org=org, provider="salesforce")

@@ -99,7 +99,7 @@ def test_connect_exchanges_code_checks_edition_and_stores_encrypted_tokens(
     assert len(callbacks) == 1  # the first sync is queued once the transaction commits
 
     page = admin_client.get(reverse("settings-integrations")).content.decode()
-    assert "Connected" in page and "Olivia Ops" not in page and "Install Salesforce Package" in page
+    assert ">Enabled<" in page and "Olivia Ops" not in page and "Install Salesforce Package" in page
     assert "ACCESS-1" not in page
 
 

@@ -115,7 +115,7 @@ def test_connected_crm_shows_status_who_and_last_sync(admin_client, org, admin_u
     conn.last_run_at = timezone.now()
     conn.save()
     page = html.unescape(admin_client.get(reverse("settings-integrations")).content.decode())
-    assert "Connected" in page and "Ada Admin" in page and "Acme Corp · Enterprise Edition" in page
+    assert ">Enabled<" in page and "Ada Admin" in page and "Acme Corp · Enterprise Edition" in page
     assert "12 accounts, 3 opportunities updated" in page
     assert "Disconnect" in page and "Install Salesforce Package" in page and "Select CRM Fields" in page
     assert page.count(">Enable<") == 2  # the other CRMs, disabled: one CRM at a time
