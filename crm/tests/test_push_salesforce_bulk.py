@@ -13,16 +13,7 @@ from chorus.models import Engagement
 from crm.providers.salesforce import push as sf_sender
 from crm.providers.salesforce.push import SalesforceSender
 from crm.push.services import engagement_push_prepare
-from crm.tests.test_push_salesforce import (  # noqa: F401 (fixtures)
-    API,
-    _push,
-    connection,
-    drain,
-    fake,
-    matrix,
-    meeting,
-    rep,
-)
+from crm.tests.test_push_salesforce import API, drain, matrix, meeting
 from integrations.models import Delivery
 from integrations.outbox import outbox_process
 from testutils import crm_fakes as testing
@@ -30,6 +21,11 @@ from testutils import crm_fakes as testing
 pytestmark = pytest.mark.django_db
 S = Delivery.Status
 JOB = "750000000000000042"
+
+
+@pytest.fixture(autouse=True)
+def push_crm(push_settings):
+    return "salesforce"
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +56,7 @@ def prepare_all(org):
         engagement_push_prepare(engagement=e)
 
 
-def test_exact_ingest_requests_and_results_matched_back(org, rep, connection, crm_server, monkeypatch):  # noqa: F811
+def test_exact_ingest_requests_and_results_matched_back(org, rep, connection, crm_server, monkeypatch):
     monkeypatch.setattr(sf_sender, "BULK_THRESHOLD", 2)
     tasks_only(org)
     es = [meeting(org, rep), meeting(org, rep), meeting(org, rep, crm_account_id="", crm_opportunity_id="")]
@@ -110,7 +106,7 @@ def test_exact_ingest_requests_and_results_matched_back(org, rep, connection, cr
         for row in rows)
 
 
-def test_contacts_and_tasks_in_jobs_with_refused_rows(org, rep, connection, fake, http_calls):  # noqa: F811
+def test_contacts_and_tasks_in_jobs_with_refused_rows(org, rep, connection, fake, http_calls):
     """Eight new contacts and their tasks: one job each. A refused row fails its
     delivery — permanently, or for another try when Salesforce says so (a locked
     row); the task of a contact still to come waits for it."""
@@ -155,7 +151,7 @@ def test_contacts_and_tasks_in_jobs_with_refused_rows(org, rep, connection, fake
     pytest.param(["", "", "", "", "", "drop"], id="dropped-reading-results"),
     pytest.param(["", "", "", "slow"], id="poll-timed-out"),
 ])
-def test_a_job_whose_answer_was_lost_makes_no_copies(org, rep, connection, fake, monkeypatch, lost):  # noqa: F811
+def test_a_job_whose_answer_was_lost_makes_no_copies(org, rep, connection, fake, monkeypatch, lost):
     """The job ran, Chorus never heard how: every delivery is retried, looked up by
     its CallObject first, found, and no second job runs."""
     monkeypatch.setattr(sf_sender.PushHttp, "timeout", (3, 0.3))
@@ -177,7 +173,7 @@ def test_a_job_whose_answer_was_lost_makes_no_copies(org, rep, connection, fake,
     assert {d.remote_id for d in Delivery.objects.filter(status=S.SENT)} == {t["Id"] for t in fake.records["Task"]}
 
 
-def test_a_worker_killed_while_the_job_runs_makes_no_copies(org, rep, connection, fake, monkeypatch):  # noqa: F811
+def test_a_worker_killed_while_the_job_runs_makes_no_copies(org, rep, connection, fake, monkeypatch):
     """The worker dies right after UploadComplete and the job takes a while: the
     retry finds the job still running and waits (a look-up then would miss the
     tasks it has yet to save, and make them twice)."""
@@ -211,7 +207,7 @@ def test_a_worker_killed_while_the_job_runs_makes_no_copies(org, rep, connection
     assert not Delivery.objects.exclude(status=S.SENT).exists()
 
 
-def test_fault_run_through_bulk_exactly_once(org, rep, connection, fake, monkeypatch, settings):  # noqa: F811
+def test_fault_run_through_bulk_exactly_once(org, rep, connection, fake, monkeypatch, settings):
     """The fault mix with jobs: 20 % of calls fail (429, 503, slow and dropped
     answers after the write), a worker dies after a write twice."""
     settings.OUTBOX_MAX_ATTEMPTS = 20
