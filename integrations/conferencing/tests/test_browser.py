@@ -81,7 +81,8 @@ def test_admin_activates_zoom_picks_post_call_download_and_adds_an_s3_bucket(
 
     zoom.get_by_role("checkbox", name="Enable Zoom Post Call download").check()
     expect(zoom.get_by_role("status")).to_have_text("Saved")
-    zoom.get_by_role("radio", name=re.compile(r"^Zoom Post Call Download")).check()
+    with page.expect_response(lambda r: r.request.method == "POST"):  # the choice is saved as it is clicked
+        zoom.get_by_role("radio", name=re.compile(r"^Zoom Post Call Download")).check()
     expect(zoom.get_by_text("Chorus App for Zoom unavailable")).to_be_visible()
     expect(zoom.get_by_role("radio", name=re.compile(r"^Zoom Post Call Download"))).to_be_checked()
     conn = Connection.objects.get(org=org, provider="zoom")
