@@ -224,9 +224,8 @@ DIALER_MEDIA_TIMEOUT = (env.float("DIALER_MEDIA_CONNECT_TIMEOUT", default=5.0),
 DIALER_S3_ENDPOINT_URL = env("DIALER_S3_ENDPOINT_URL", default="")
 DIALER_S3_REGION = env("DIALER_S3_REGION", default="us-east-1")
 # Dialer API base URLs by dialer key (JSON), overriding the catalogue's, e.g.
-# {"aircall": "https://staging.example/v1"}; and per-dialer platform tokens (JSON).
+# {"aircall": "https://staging.example/v1"}.
 DIALER_API_URLS = env.json("DIALER_API_URLS", default={})
-DIALER_PLATFORM_TOKENS = env.json("DIALER_PLATFORM_TOKENS", default={})
 
 # SSO settings live beside their code (plain settings modules, no Django imports).
 from sso.saml.conf import *  # noqa: E402,F403

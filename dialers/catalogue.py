@@ -15,6 +15,7 @@ CRM_TASK = "crm_task"  # call Tasks of the connected CRM; recording URL in the c
 S3_BUCKET = "s3_bucket"  # call Tasks index the calls; media is in the dialer's S3 bucket
 DIALER_API = "dialer_api"  # the dialer's own paged HTTP API
 ZOOM_PHONE = "zoom_phone"  # Zoom's phone recordings API through the org's Zoom app
+NO_IMPORTER = "none"  # no public API to read its calls from: the form says so, nothing is imported
 
 # Which CRM field the form asks for.
 SALESFORCE_FIELD = "salesforce"  # "Select the Salesforce API field name …"
@@ -36,6 +37,8 @@ class CredentialField:
     label: str  # the seed's wording
     secret: bool = True
     help: str = ""
+    # Not asked while this CRM is the connected one: its CRM Connect sign-in is used instead.
+    unless_crm: str = ""
 
 
 # Zoom Phone (seed): "This integration is for Salesforce only no other CRMs are
@@ -43,6 +46,32 @@ class CredentialField:
 ZOOM_PHONE_SALESFORCE_ONLY = ("Zoom Phone works with Salesforce only: this integration is for Salesforce only, "
                               "no other CRMs are supported at this time.")
 READS_ANOTHER_CRM = "{label} reads calls from {crm}, but your connected CRM is not {crm}."
+
+# Where no public API lets Chorus read a dialer's calls, the form says so instead of
+# pretending (searched in December 2026; see the README's dialer notes).
+ENGAGE_NO_API = (
+    "Chorus cannot import from ZoomInfo Engage automatically yet: ZoomInfo publishes no API for reading Engage "
+    "Dialer calls or their recordings (its public API, api-docs.zoominfo.com, covers company and contact data "
+    "only), so there is nothing Chorus could connect to. For assistance, contact your ZoomInfo CSM or Chorus "
+    "Support.")
+SHORETEL_NO_API = (
+    "Chorus cannot import from Shoretel Sky/Mitel automatically yet: Mitel publishes no API that lists ShoreTel "
+    "Sky (MiCloud Connect) calls and their recordings (its CloudLink API, developer.mitel.io, covers call "
+    "control, chat and administration). Connect your CRM under CRM Connect first: Chorus then imports Shoretel "
+    "calls from the call recording URL on the CRM's call Task, downloading it with your Shoretel Username and "
+    "Password.")
+# HubSpot Dialer reads HubSpot's call objects: through CRM Connect when HubSpot is the
+# connected CRM, otherwise with a key of its own. HubSpot sends both kinds as a Bearer
+# token; its calls API needs crm.objects.contacts.read, its owners API
+# crm.objects.owners.read (developers.hubspot.com/docs/api-reference/latest/crm/activities/calls/guide,
+# …/crm/owners/guide, …/apps/developer-platform/build-apps/authentication/account-service-keys).
+HUBSPOT_SCOPES = ("crm.objects.contacts.read", "crm.objects.owners.read")
+HUBSPOT_KEY_HELP = (
+    "Needed only while HubSpot is not your connected CRM. In HubSpot, go to Development > Keys > Service keys > "
+    "Create service key, add the scopes crm.objects.contacts.read (to read call records) and "
+    "crm.objects.owners.read (to match each call's owner to a Chorus user), create it and paste the key here. "
+    "An existing private app's access token with the same scopes works too.")
+
 
 @dataclass(frozen=True)
 class Dialer:
@@ -57,16 +86,29 @@ class Dialer:
     crm_exempt: bool = False
     aliases: tuple[str, ...] = ()  # other names the search box finds it by
     api_base_url: str = ""  # dialer_api family: the vendor's API root ({domain} filled in)
-    api_auth: str = ""  # dialer_api family: "basic" (first two fields) or "bearer"
+    api_auth: str = ""  # dialer_api family: "basic" (first two fields)
     api_style: str = ""  # dialer_api family: "" (Aircall-shaped call list) or "zendesk" (Talk incremental export)
     # The one CRM it works with (a CRM provider key), and what the page says when
     # another CRM is connected ("" = the standard sentence).
     only_crm: str = ""
     only_crm_refusal: str = ""
+    # The CRM whose call records it reads whichever CRM is connected (HubSpot Dialer),
+    # with a credential of its own (a field with ``unless_crm``) when that CRM is not connected.
+    reads_crm: str = ""
+    # Why Chorus cannot read its calls from the dialer itself ("" = it can, or its family needs no API).
+    no_api: str = ""
+
+    @property
+    def importable(self) -> bool:
+        return self.family != NO_IMPORTER
 
     @property
     def requires_crm(self) -> bool:
-        return not self.crm_exempt
+        """A CRM must be connected before its calls can be imported: every dialer the
+        seed does not exempt, and an exempt one whose calls only a CRM lists (Shoretel)."""
+        if not self.importable:
+            return False
+        return not self.crm_exempt or (self.family in (CRM_TASK, S3_BUCKET) and not self.reads_crm)
 
     @property
     def asks_crm_field(self) -> bool:
@@ -81,6 +123,11 @@ class Dialer:
         """The CRM task family needs to know which field holds the recording URL."""
         return self.family in (CRM_TASK, S3_BUCKET) and self.crm_field in (SALESFORCE_FIELD, HUBSPOT_FIELD)
 
+    def credentials_asked(self, crm_key: str = "") -> tuple[CredentialField, ...]:
+        """The fields its form asks for beside the connected CRM ``crm_key``: one that
+        CRM's own sign-in replaces (HubSpot Dialer's key while HubSpot is the CRM) is left out."""
+        return tuple(f for f in self.credentials if not (f.unless_crm and f.unless_crm == crm_key))
+
     @property
     def secret_fields(self) -> tuple[CredentialField, ...]:
         return tuple(f for f in self.credentials if f.secret)
@@ -90,8 +137,8 @@ class Dialer:
         return not q or any(q in name.lower() for name in (self.label, self.key, *self.aliases))
 
 
-def _f(name: str, label: str, secret: bool = True, help: str = "") -> CredentialField:
-    return CredentialField(name=name, label=label, secret=secret, help=help)
+def _f(name: str, label: str, secret: bool = True, help: str = "", unless_crm: str = "") -> CredentialField:
+    return CredentialField(name=name, label=label, secret=secret, help=help, unless_crm=unless_crm)
 
 
 def _userpass(vendor: str) -> tuple[CredentialField, ...]:
@@ -127,9 +174,8 @@ DIALERS: tuple[Dialer, ...] = (
     _sf("koncert", "Koncert (formerly ConnectLeader)", aliases=("ConnectLeader",)),
     _sf("conquer", "Conquer (formerly DialSource)", aliases=("DialSource",)),
     _sf("dialpad", "DialPad"),
-    Dialer(key="engage", label="Engage Dialer", family=DIALER_API, crm_field=NO_FIELD, crm_exempt=True,
-           directions=ENGAGE_DIRECTION, aliases=("ZoomInfo Engage", "ZoomInfo"),
-           api_base_url="https://api.engage.zoominfo.com/v1", api_auth="platform"),
+    Dialer(key="engage", label="Engage Dialer", family=NO_IMPORTER, crm_field=NO_FIELD, crm_exempt=True,
+           directions=ENGAGE_DIRECTION, aliases=("ZoomInfo Engage", "ZoomInfo"), no_api=ENGAGE_NO_API),
     _sf("five9", "Five9", family=S3_BUCKET,
         credentials=(_f("auth_key", "Five9 Auth Key", help=NOT_SURE.format("Five9")),
                      _f("auth_secret_key", "Auth Secret Key", help=NOT_SURE.format("Five9")),
@@ -145,7 +191,8 @@ DIALERS: tuple[Dialer, ...] = (
         aliases=("Genesys",)),
     _sf("groove", "Groove"),
     Dialer(key="hubspot_dialer", label="Hubspot Dialer", family=CRM_TASK, crm_field=BLANK_FIELD, crm_exempt=True,
-           directions='Leave the "Call Disposition" field blank.', aliases=("HubSpot Calling",)),
+           directions='Leave the "Call Disposition" field blank.', aliases=("HubSpot Calling",), reads_crm="hubspot",
+           credentials=(_f("access_token", "HubSpot service key", help=HUBSPOT_KEY_HELP, unless_crm="hubspot"),)),
     _sf("insidesales", "InsideSales.com (XANT)", family=S3_BUCKET,
         credentials=(_f("auth_key", "InsideSales Auth Key", help=NOT_SURE.format("InsideSales")),
                      _f("auth_secret_key", "Auth Secret Key", help=NOT_SURE.format("InsideSales")),
@@ -173,12 +220,13 @@ DIALERS: tuple[Dialer, ...] = (
     _sf("ringcentral", "RingCentral"),
     _sf("salesforce_lightning", "Salesforce Lightning Dialer"),
     _sf("salesloft", "SalesLoft"),
-    # The note names it "Shoretel Sky/Mitel": exempt from the CRM requirement, so
-    # its calls come from its own API; the CRM field is kept when a CRM is there.
-    Dialer(key="shoretel", label="Shoretel", family=DIALER_API, crm_field=SALESFORCE_FIELD, crm_exempt=True,
+    # The note names it "Shoretel Sky/Mitel" among the exceptions, but Mitel publishes
+    # no call-recordings API; its row asks for the Salesforce field, so its calls come
+    # from the CRM's call Tasks like the other username/password rows.
+    Dialer(key="shoretel", label="Shoretel", family=CRM_TASK, crm_field=SALESFORCE_FIELD, crm_exempt=True,
            credentials=_userpass("Shoretel"),
            directions="Input your Shoretel Username and Password and " + SF_SELECT,
-           aliases=("Shoretel Sky", "Mitel"), api_base_url="https://api.shoretelsky.com/v1", api_auth="basic"),
+           aliases=("Shoretel Sky", "Mitel"), no_api=SHORETEL_NO_API),
     _sf("talkdesk", "Talkdesk", credentials=_userpass("Talkdesk"),
         directions="Input your Talkdesk Username and Password and " + SF_SELECT),
     _sf("truly", "Truly",

@@ -25,12 +25,13 @@ def crm_field_label(dialer: Dialer, crm_label: str) -> str:
 
 class DialerForm(forms.Form):
     def __init__(self, *args, dialer: Dialer, task_fields: list[tuple[str, str]], crm_label: str = "",
-                 connection=None, **kwargs):
+                 crm_key: str = "", connection=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.dialer = dialer
         stored_secrets = connection.secrets if connection else {}
         config = connection.config if connection else {}
-        for f in dialer.credentials:
+        self.credentials = dialer.credentials_asked(crm_key)
+        for f in self.credentials:
             if f.secret:
                 stored = stored_secrets.get(f.name)
                 help_text = f.help
@@ -88,7 +89,7 @@ class DialerForm(forms.Form):
         return data
 
     def credential_fields(self):
-        return [self[f.name] for f in self.dialer.credentials]
+        return [self[f.name] for f in self.credentials]
 
     def crm_fields(self):
         return [self[n] for n in ("crm_field", "crm_field_other") if n in self.fields]

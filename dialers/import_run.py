@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -91,24 +91,23 @@ class ImportResult:
     skipped_unknown_owner: int = 0
     skipped_no_recording: int = 0
     media_stored: int = 0
-    media_failed: int = 0
-    media_errors: list[str] = field(default_factory=list)
+    media_failed: int = 0  # not downloaded; tried again at a later run
+    media_rejected: int = 0  # not downloaded, never tried again
 
     def add(self, other: ImportResult) -> None:
         for name in ("found", "imported", "already_imported", "skipped_unlicensed", "skipped_unknown_owner",
-                     "skipped_no_recording", "media_stored", "media_failed"):
+                     "skipped_no_recording", "media_stored", "media_failed", "media_rejected"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.media_errors = (self.media_errors + other.media_errors)[:5]
 
     def count_media(self, calls: list[DialerCall]) -> None:
-        """Tally the recording outcomes of ``calls`` (the first few problems kept for the sentence)."""
+        """Tally the recording outcomes of ``calls`` (each call's reason stays on its ledger row)."""
         for call in calls:
             if call.media_status == MediaStatus.STORED:
                 self.media_stored += 1
+            elif call.media_status == MediaStatus.REJECTED:
+                self.media_rejected += 1
             else:
                 self.media_failed += 1
-                if len(self.media_errors) < 5:
-                    self.media_errors.append(f"call {call.external_id}: {call.media_error}")
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -228,11 +227,14 @@ def dialer_calls_import(*, connection: Connection, since: datetime, until: datet
 
 def dialer_media_retry(*, connection: Connection, importer: Importer, result: ImportResult,
                        before: datetime) -> None:
-    """Recordings that failed in an earlier run (404 not uploaded yet, timeout…) or
-    whose worker died before the download are tried again, up to ``MEDIA_MAX_ATTEMPTS``."""
+    """Recordings that failed in an earlier run (404 not uploaded yet, a server still
+    busy after the run's own retries…) or whose worker died before the download are
+    tried again, up to ``MEDIA_MAX_ATTEMPTS`` runs, not before the time a server's
+    ``Retry-After`` named."""
     due = list(DialerCall.objects.filter(connection=connection, engagement__isnull=False, created_at__lt=before,
                                          media_status__in=[MediaStatus.PENDING, MediaStatus.FAILED],
-                                         media_attempts__lt=MEDIA_MAX_ATTEMPTS)[:1000])
+                                         media_attempts__lt=MEDIA_MAX_ATTEMPTS)
+               .filter(Q(media_retry_at__isnull=True) | Q(media_retry_at__lte=timezone.now()))[:1000])
     if due:
         _download_all(due, importer, result)
 
@@ -245,12 +247,18 @@ def _save(connection: Connection, **fields: Any) -> None:
 
 
 def _media_error_sentence(result: ImportResult) -> str:
-    if not result.media_failed:
+    """The run's recordings that could not be downloaded, by what happens next (each
+    call's own reason is listed under Recordings on the dialer's row)."""
+    n = result.media_failed + result.media_rejected
+    if not n:
         return ""
-    n = result.media_failed
-    first = result.media_errors[0] if result.media_errors else ""
-    return (f"{n} recording{'s' if n != 1 else ''} could not be downloaded; the calls are imported and Chorus "
-            f"tries again at the next hourly run. First problem: {first}")
+    outcomes = []
+    if result.media_failed:
+        outcomes.append(f"{result.media_failed} will be tried again at a later hourly run")
+    if result.media_rejected:
+        outcomes.append(f"{result.media_rejected} will not be tried again")
+    return (f"{n} recording{'s' if n != 1 else ''} could not be downloaded; the calls are imported. "
+            f"{' and '.join(outcomes).capitalize()}: see each call's reason under Recordings.")
 
 
 def dialer_import_run(*, connection: Connection, now: datetime | None = None,

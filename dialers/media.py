@@ -3,67 +3,130 @@ transaction commits, streamed through a spooled temp file into the org's Custom
 Media Bucket (or Chorus' storage), their outcome kept on the ledger row.
 
 Its own module because downloading is network- and storage-bound work with its
-own failure rules (retried up to ``MEDIA_MAX_ATTEMPTS``, permanent refusals never
-retried), separate from writing calls and from scheduling runs.
+own failure rules: a busy server (429/5xx, a timeout) is tried again within the run,
+after its ``Retry-After`` when it says one (bounded: ``TRIES_PER_RUN`` tries, waits
+of at most ``MAX_WAIT`` seconds, ``WAIT_BUDGET`` seconds of waiting per batch); other
+temporary failures wait for the next hourly run, up to ``MEDIA_MAX_ATTEMPTS`` runs;
+permanent refusals (not audio, too large, 410 Gone, an expired signed link, a
+redirect loop) are settled at once with their reason.
 """
 
 from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files import File
+from django.utils import timezone
 
 from dialers.importers import Importer, MediaError
-from dialers.importers.base import max_media_bytes
+from dialers.importers.base import Stored, max_media_bytes
+from dialers.importers.containers import EXTENSIONS as CONTAINER_EXTENSIONS
 from dialers.models import DialerCall, MediaStatus
 from integrations.storage.models import RecordingFile
 from integrations.storage.services import bucket_active, storage_for
 
-MEDIA_MAX_ATTEMPTS = 5
+MEDIA_MAX_ATTEMPTS = 5  # hourly runs
+TRIES_PER_RUN = 3
+MAX_WAIT = 60.0  # the longest Retry-After honoured within a run; a longer one moves the try to a later run
+WAIT_BUDGET = 120.0  # seconds of waiting per batch of downloads, across its threads
 SPOOL_BYTES = 8 * 1024 * 1024
 EXTENSIONS = {"audio/mpeg": ".mp3", "audio/mp3": ".mp3", "audio/wav": ".wav", "audio/x-wav": ".wav",
               "audio/wave": ".wav", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a", "audio/ogg": ".ogg",
               "audio/webm": ".webm", "video/mp4": ".mp4", "video/webm": ".webm"}
 
 
-def _media_name(call: DialerCall, content_type: str) -> str:
+def _sleep(seconds: float) -> None:  # patched in tests
+    time.sleep(seconds)
+
+
+class WaitBudget:
+    """Seconds a batch may spend waiting for busy servers, shared by its threads, so
+    a dialer whose media host is down costs a run minutes, not hours."""
+
+    def __init__(self, seconds: float):
+        self.left = seconds
+        self._lock = threading.Lock()
+
+    def take(self, seconds: float) -> bool:
+        with self._lock:
+            if seconds > self.left:
+                return False
+            self.left -= seconds
+            return True
+
+
+def _media_name(call: DialerCall, stored: Stored) -> str:
     digest = hashlib.sha256(f"{call.dialer}:{call.external_id}".encode()).hexdigest()[:32]
-    return f"dialers/{call.org_id}/{call.dialer}/{digest}{EXTENSIONS.get(content_type, '.bin')}"
+    ext = CONTAINER_EXTENSIONS.get(stored.file_type) or EXTENSIONS.get(stored.content_type, ".bin")
+    return f"dialers/{call.org_id}/{call.dialer}/{digest}{ext}"
 
 
-def _download(call: DialerCall, importer: Importer, max_bytes: int, storage) -> None:
+def _fetch(call: DialerCall, importer: Importer, tmp, max_bytes: int, budget: WaitBudget) -> Stored:
+    """The importer's download, tried again within the run while the server is only busy."""
+    for attempt in range(1, TRIES_PER_RUN + 1):
+        try:
+            return importer.fetch_media(call.media_source, tmp, max_bytes=max_bytes)
+        except MediaError as exc:
+            wait = exc.retry_after if exc.retry_after is not None else float(2 ** (attempt - 1))
+            if not exc.retry_soon or attempt == TRIES_PER_RUN or wait > MAX_WAIT or not budget.take(wait):
+                raise
+            _sleep(wait)
+            tmp.seek(0)
+            tmp.truncate()
+    raise AssertionError("unreachable")
+
+
+def _settle_failure(call: DialerCall, exc: MediaError) -> None:
+    call.media_name, call.media_retry_at = "", None
+    if exc.permanent:
+        call.media_status, call.media_error = MediaStatus.REJECTED, str(exc)[:500]
+    elif call.media_attempts >= MEDIA_MAX_ATTEMPTS:
+        call.media_status = MediaStatus.REJECTED
+        call.media_error = f"Gave up after {call.media_attempts} hourly runs. Last problem: {exc}"[:500]
+    else:
+        call.media_status, call.media_error = MediaStatus.FAILED, str(exc)[:500]
+        if exc.retry_after and exc.retry_after > MAX_WAIT:
+            call.media_retry_at = timezone.now() + timedelta(seconds=exc.retry_after)
+
+
+def _download(call: DialerCall, importer: Importer, max_bytes: int, storage, budget: WaitBudget) -> Stored | None:
     """Fetch one recording into media storage and record the outcome on ``call``
-    (saved by the caller in bulk). Streamed through a spooled temp file: at most
-    ``SPOOL_BYTES`` in memory, never more than ``max_bytes`` on disk."""
+    (saved by the caller in bulk); the stored file's description, or None. Streamed
+    through a spooled temp file: at most ``SPOOL_BYTES`` in memory, never more than
+    ``max_bytes`` on disk."""
     call.media_attempts += 1
     try:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as tmp:
-            stored = importer.fetch_media(call.media_source, tmp, max_bytes=max_bytes)
+            stored = _fetch(call, importer, tmp, max_bytes, budget)
             tmp.seek(0)
-            name = _media_name(call, stored.content_type)
+            name = _media_name(call, stored)
             if storage.exists(name):
                 storage.delete(name)
             call.media_name = storage.save(name, File(tmp, name=name))
-        call.media_size, call.media_content_type = stored.size, stored.content_type
-        call.media_status, call.media_error = MediaStatus.STORED, ""
     except MediaError as exc:
-        permanent = exc.permanent or call.media_attempts >= MEDIA_MAX_ATTEMPTS
-        call.media_status = MediaStatus.REJECTED if permanent else MediaStatus.FAILED
-        call.media_error = str(exc)[:500]
+        _settle_failure(call, exc)
+        return None
+    call.media_size, call.media_content_type = stored.size, stored.content_type
+    call.media_status, call.media_error, call.media_retry_at = MediaStatus.STORED, "", None
+    return stored
 
 
-MEDIA_FIELDS = ["media_name", "media_size", "media_content_type", "media_status", "media_error", "media_attempts"]
+MEDIA_FIELDS = ["media_name", "media_size", "media_content_type", "media_status", "media_error", "media_attempts",
+                "media_retry_at"]
 
 
 def dialer_recordings_fetch(calls: list[DialerCall], importer: Importer) -> None:
     """Fetch the recordings of ``calls`` and save each outcome on its ledger row
-    (and a RecordingFile row for each one stored). A few at a time: the work is
-    network-bound and the threads touch no database, only the importer and media
-    storage; outcomes are saved in bulk afterwards. Families whose client is not
-    safe to share say so with ``concurrent_media = False``."""
+    (and a RecordingFile row, with its SHA-256, for each one stored). A few at a
+    time: the work is network-bound and the threads touch no database, only the
+    importer and media storage; outcomes are saved in bulk afterwards. Families whose
+    client is not safe to share say so with ``concurrent_media = False``."""
     if not calls:
         return
     max_bytes = max_media_bytes()
@@ -71,16 +134,17 @@ def dialer_recordings_fetch(calls: list[DialerCall], importer: Importer) -> None
     # there from then on), else Chorus' storage; resolved once, here.
     bucket = bucket_active(org=calls[0].org)
     storage = storage_for(bucket=bucket)
+    budget = WaitBudget(WAIT_BUDGET)
     workers = int(settings.DIALER_MEDIA_CONCURRENCY)
     if workers > 1 and len(calls) > 1 and getattr(importer, "concurrent_media", True):
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dialer-media") as pool:
-            list(pool.map(lambda c: _download(c, importer, max_bytes, storage), calls))
+            outcomes = list(pool.map(lambda c: _download(c, importer, max_bytes, storage, budget), calls))
     else:
-        for call in calls:
-            _download(call, importer, max_bytes, storage)
+        outcomes = [_download(call, importer, max_bytes, storage, budget) for call in calls]
     DialerCall.objects.bulk_update(calls, MEDIA_FIELDS, batch_size=100)
     RecordingFile.objects.bulk_create([
         RecordingFile(org_id=c.org_id, engagement_id=c.engagement_id, bucket=bucket, name=c.media_name,
-                      content_type=c.media_content_type, size=c.media_size or 0)
-        for c in calls if c.media_status == MediaStatus.STORED and c.engagement_id
+                      content_type=c.media_content_type, size=c.media_size or 0, sha256=stored.sha256,
+                      file_type=stored.file_type)
+        for c, stored in zip(calls, outcomes, strict=True) if stored is not None and c.engagement_id
     ])

@@ -38,7 +38,7 @@ class MediaStatus(models.TextChoices):
     PENDING = "pending", "Waiting for download"
     STORED = "stored", "Stored"
     FAILED = "failed", "Download failed (will retry)"
-    REJECTED = "rejected", "Rejected"
+    REJECTED = "rejected", "Refused for good"
     NONE = "none", "No recording"
 
 
@@ -58,8 +58,11 @@ class DialerCall(models.Model):
     media_size = models.PositiveBigIntegerField(null=True, blank=True)
     media_content_type = models.CharField(max_length=100, blank=True)
     media_status = models.CharField(max_length=16, choices=MediaStatus.choices, default=MediaStatus.PENDING)
-    media_attempts = models.PositiveSmallIntegerField(default=0)
+    media_attempts = models.PositiveSmallIntegerField(default=0, help_text="Hourly runs that tried the download.")
     media_error = models.CharField(max_length=500, blank=True)
+    media_retry_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A failed download is not tried before this (the server's Retry-After); empty: the next run.")
     compliance_checked_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_reason = models.CharField(max_length=200, blank=True)

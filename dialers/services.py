@@ -13,6 +13,7 @@ recording downloads in :mod:`dialers.media`, compliance deletion in
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -28,6 +29,7 @@ from dialers.catalogue import (
     READS_ANOTHER_CRM,
     ZOOM_PHONE,
     Dialer,
+    dialers_search,
 )
 from dialers.compliance import (
     compliance_settings,
@@ -36,21 +38,27 @@ from dialers.compliance import (
     notification_heard,
 )
 from dialers.import_run import STALE_AFTER, crm_connection_for, dialer_calls_import, dialer_import_run
-from dialers.models import DialerCall
+from dialers.media import MEDIA_MAX_ATTEMPTS
+from dialers.models import DialerCall, MediaStatus
 from integrations.models import Connection, ConnectionStatus
 from integrations.registry import PROVIDERS
 
 __all__ = [  # the entry points of the dialers app (views, tasks, other apps' pages)
     "compliance_settings", "compliance_settings_update", "crm_connection_for", "dialer_calls_compliance_sweep",
-    "dialer_calls_import", "dialer_connect_refusal", "dialer_connection_for", "dialer_connections",
+    "dialer_calls_import", "dialer_choices", "dialer_connect_refusal", "dialer_connection_for", "dialer_connections",
     "dialer_disconnect", "dialer_import_queue", "dialer_import_request", "dialer_import_run", "dialer_imports_due",
-    "dialer_save", "dialer_status", "dialer_zoom_phone_activate", "media_summary", "notification_heard",
+    "dialer_media_problems", "dialer_save", "dialer_status", "dialer_zoom_phone_activate", "media_problem_rows",
+    "media_summary", "notification_heard",
 ]
 
 S = ConnectionStatus
+MEDIA_PROBLEMS_ON_ROW = 5  # calls without a recording listed on the dialer's row; the rest on its Recordings page
 NEEDS_CRM = ("Connect your CRM first: {label} calls are read from your CRM, so Salesforce, HubSpot or Microsoft "
-             "Dynamics must be connected under CRM Connect. Only ZoomInfo Engage, HubSpot Dialer, Zoom Phone and "
-             "Shoretel Sky/Mitel work without a CRM.")
+             "Dynamics must be connected under CRM Connect. Only HubSpot Dialer and Zoom Phone import without a CRM.")
+# What a row of Add a New Dialer says when its Select cannot lead to an import now.
+NEEDS_CRM_ROW = "Needs a CRM connection (CRM Connect)"
+NOT_IMPORTABLE_ROW = "Chorus cannot import it automatically yet"
+ONLY_CRM_ROW = "Works with {crm} only"
 
 
 # --- Reads -------------------------------------------------------------------------------------------
@@ -68,14 +76,38 @@ def dialer_connection_for(*, org: Organization, key: str) -> Connection | None:
 def dialer_connect_refusal(*, org: Organization, dialer: Dialer, crm: Connection | None = None) -> str:
     """Why this dialer cannot be connected now (a sentence for the page), or ``""``."""
     crm = crm if crm is not None else crm_connection_for(org=org)
+    if not dialer.importable:
+        return dialer.no_api
     if dialer.requires_crm and crm is None:
-        return NEEDS_CRM.format(label=dialer.label)
+        return dialer.no_api or NEEDS_CRM.format(label=dialer.label)
     only = dialer.only_crm_key
     if only and crm is not None and crm.provider != only:
         provider = PROVIDERS.get(only)
         return dialer.only_crm_refusal or READS_ANOTHER_CRM.format(label=dialer.label,
                                                                     crm=provider.label if provider else only)
     return ""
+
+
+def dialer_choices(*, org: Organization, query: str = "") -> list[dict[str, Any]]:
+    """The rows of Add a New Dialer: each dialer, whether it is connected, and — when
+    its Select cannot lead to an import now — a short reason on the row (the form
+    says it in full). Without a CRM, the dialers that need one cannot be selected."""
+    crm = crm_connection_for(org=org)
+    connected = set(dialer_connections(org=org).values_list("provider", flat=True))
+    rows = []
+    for dialer in dialers_search(query):
+        note, selectable, needs_crm = "", True, False
+        if not dialer.importable:
+            note = NOT_IMPORTABLE_ROW
+        elif dialer.requires_crm and crm is None:
+            note, selectable, needs_crm = NEEDS_CRM_ROW, False, True
+        elif dialer.only_crm_key and crm is not None and crm.provider != dialer.only_crm_key:
+            provider = PROVIDERS.get(dialer.only_crm_key)
+            note = ONLY_CRM_ROW.format(crm=provider.label if provider else dialer.only_crm_key)
+        rows.append({"dialer": dialer, "connected": dialer.key in connected, "note": note,
+                     "selectable": selectable, "needs_crm": needs_crm,
+                     "no_crm_needed": dialer.importable and not dialer.requires_crm})
+    return rows
 
 
 # --- Connect, edit, disconnect --------------------------------------------------------------------------
@@ -89,7 +121,8 @@ def dialer_save(*, org: Organization, dialer: Dialer, values: dict[str, Any], ac
                 connection: Connection | None = None) -> Connection:
     """"Sync Dialer" (new) or Save (edit). Secret fields left blank on an edit keep
     their stored value: secrets are never sent back to the browser."""
-    refusal = dialer_connect_refusal(org=org, dialer=dialer)
+    crm = crm_connection_for(org=org)
+    refusal = dialer_connect_refusal(org=org, dialer=dialer, crm=crm)
     if refusal:
         raise ValidationError(refusal)
     connection = connection or dialer_connection_for(org=org, key=dialer.key)
@@ -98,7 +131,7 @@ def dialer_save(*, org: Organization, dialer: Dialer, values: dict[str, Any], ac
     config = {k: v for k, v in old_config.items()}
     secrets = dict(old_secrets)
     errors: dict[str, str] = {}
-    for f in dialer.credentials:
+    for f in dialer.credentials_asked(crm.provider if crm is not None else ""):
         value = str(values.get(f.name) or "").strip()
         if f.secret:
             if value:
@@ -206,8 +239,11 @@ def dialer_status(connection: Connection) -> dict[str, Any]:
     if progress.get("windows"):
         percent = min(100, int(100 * progress.get("window", 0) / progress["windows"]))
     dialer = CATALOGUE[connection.provider]
+    media = media_summary(connection=connection)
     return {
         "connection": connection, "dialer": dialer, "progress": progress, "percent": percent,
+        "media": media,
+        "media_problems": media_problem_rows(dialer_media_problems(connection=connection)[:MEDIA_PROBLEMS_ON_ROW]),
         "importing": connection.status in (S.QUEUED, S.SYNCING) and config.get("activated", True),
         "awaiting_activation": not config.get("activated", True),
         "last_result": config.get("last_result") or {},
@@ -218,8 +254,39 @@ def dialer_status(connection: Connection) -> dict[str, Any]:
 
 
 def media_summary(*, connection: Connection) -> dict[str, int]:
+    """The connection's imported calls by recording outcome, over every run (a call
+    refused for good stays counted: it has no recording however many runs follow)."""
     rows = (DialerCall.objects.filter(connection=connection, engagement__isnull=False)
             .values("media_status").annotate(n=Count("id")))
-    return {r["media_status"]: r["n"] for r in rows}
+    summary = {status: 0 for status in MediaStatus.values} | {r["media_status"]: r["n"] for r in rows}
+    summary["problems"] = summary[MediaStatus.FAILED] + summary[MediaStatus.REJECTED]
+    return summary
+
+
+def _next_try(call: DialerCall, now) -> str:
+    if call.media_status == MediaStatus.REJECTED:
+        return "Not tried again"
+    attempt = f"try {call.media_attempts + 1} of {MEDIA_MAX_ATTEMPTS}"
+    if call.media_retry_at and call.media_retry_at > now:
+        when = call.media_retry_at.astimezone(UTC)
+        return f"At the first hourly run after {when:%b} {when.day}, {when:%H:%M} UTC ({attempt})"
+    return f"At the next hourly run ({attempt})"
+
+
+def media_problem_rows(calls) -> list[dict[str, Any]]:
+    """What the page shows of each call without a recording: its reason, its tries,
+    and whether and when it is tried again."""
+    now = timezone.now()
+    return [{"call": call, "title": call.engagement.title if call.engagement_id else call.external_id,
+             "started_at": call.started_at, "status": MediaStatus(call.media_status).label,
+             "permanent": call.media_status == MediaStatus.REJECTED, "reason": call.media_error,
+             "tries": call.media_attempts, "next_try": _next_try(call, now)} for call in calls]
+
+
+def dialer_media_problems(*, connection: Connection):
+    """The connection's calls whose recording was not downloaded (failed or refused for good), newest first."""
+    return (DialerCall.objects.filter(connection=connection, engagement__isnull=False,
+                                      media_status__in=[MediaStatus.FAILED, MediaStatus.REJECTED])
+            .select_related("engagement").order_by("-started_at", "-id"))
 
 

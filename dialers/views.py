@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,7 +21,6 @@ from dialers.catalogue import (
     ZOOM_PHONE,
     ZOOM_PHONE_ACCOUNT_NOTE,
     dialer_get,
-    dialers_search,
 )
 from dialers.forms import DialerForm, NotificationDetectionForm
 from integrations.models import Connection, ConnectionStatus
@@ -61,8 +61,7 @@ class DialerAddView(OrgAdminMixin, View):
     def get(self, request):
         query = request.GET.get("q", "")
         crm = services.crm_connection_for(org=self.org)
-        connected = set(services.dialer_connections(org=self.org).values_list("provider", flat=True))
-        ctx = {"dialers": dialers_search(query), "q": query, "crm": crm, "connected": connected,
+        ctx = {"rows": services.dialer_choices(org=self.org, query=query), "q": query, "crm": crm,
                "crm_label": crm_label(crm)}
         if request.headers.get("HX-Request"):
             return render(request, "dialers/_dialer_list.html", ctx)
@@ -87,7 +86,7 @@ class DialerFormView(OrgAdminMixin, View):
 
     def form(self, data=None):
         return DialerForm(data, dialer=self.dialer, task_fields=_task_fields(self.org, self.crm),
-                          crm_label=crm_label(self.crm),
+                          crm_label=crm_label(self.crm), crm_key=self.crm.provider if self.crm else "",
                           connection=self.connection)
 
     def render_page(self, form, status=200):
@@ -95,6 +94,9 @@ class DialerFormView(OrgAdminMixin, View):
         return render(self.request, "dialers/connect.html", {
             "dialer": self.dialer, "form": form, "connection": self.connection, "crm": self.crm,
             "crm_label": crm_label(self.crm), "refusal": refusal,
+            # Connecting a CRM lifts the refusal (not for a dialer Chorus cannot import at all).
+            "refusal_needs_crm": bool(refusal) and self.dialer.importable and (self.crm is None or bool(
+                self.dialer.only_crm_key)),
             "outreach_mapping": OUTREACH_MAPPING if self.dialer.key == "outreach" else None,
             "zoom_account_note": ZOOM_PHONE_ACCOUNT_NOTE, "is_zoom": self.dialer.family == ZOOM_PHONE,
             "editing_disposition": self.request.GET.get("edit") == "disposition",
@@ -170,6 +172,22 @@ class ZoomPhoneActivateView(ConnectionActionView):
         messages.success(request, "Zoom Phone Integration is active: Chorus imports the last seven days of "
                                   "automatically recorded calls, then new ones every hour.")
         return redirect(reverse("settings-integrations") + "#zoom-phone")
+
+
+class DialerRecordingsView(ConnectionActionView):
+    """Every call of the connection whose recording was not downloaded, with its
+    reason and whether and when it is tried again, a page at a time."""
+
+    PER_PAGE = 50
+
+    def get(self, request, pk):
+        connection = self.get_connection(pk)
+        page = Paginator(services.dialer_media_problems(connection=connection), self.PER_PAGE).get_page(
+            request.GET.get("page"))
+        return render(request, "dialers/recordings.html", {
+            "connection": connection, "dialer": CATALOGUE[connection.provider], "page": page,
+            "rows": services.media_problem_rows(page.object_list),
+            "media": services.media_summary(connection=connection)})
 
 
 class DialerStatusView(ConnectionActionView):

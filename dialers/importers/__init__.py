@@ -6,7 +6,7 @@ fetches one recording at a time."""
 
 from __future__ import annotations
 
-from dialers.catalogue import CRM_TASK, DIALER_API, S3_BUCKET, ZOOM_PHONE, Dialer
+from dialers.catalogue import CRM_TASK, DIALER_API, NO_IMPORTER, S3_BUCKET, ZOOM_PHONE, Dialer
 from dialers.importers.base import CallRecord, DialerImportError, Importer, MediaError, Stored
 from integrations.http import HttpSession, http_session
 
@@ -31,11 +31,15 @@ def _media_auth(dialer: Dialer, secrets: dict, config: dict):
 
 
 def _crm_task(*, connection, dialer: Dialer, crm_connection):
-    from dialers.importers.crm_task import CrmTaskImporter, call_task_source
+    from dialers.importers.crm_task import CrmTaskImporter, call_task_source, own_key_call_source
 
     auth, headers = _media_auth(dialer, connection.secrets, connection.config)
-    return CrmTaskImporter(source=call_task_source(org=connection.org, crm_connection=crm_connection),
-                           field=connection.config.get("crm_field", ""), http=_http(), auth=auth, headers=headers)
+    if dialer.reads_crm and (crm_connection is None or crm_connection.provider != dialer.reads_crm):
+        source = own_key_call_source(org=connection.org, dialer=dialer, secrets=connection.secrets)
+    else:
+        source = call_task_source(org=connection.org, crm_connection=crm_connection)
+    return CrmTaskImporter(source=source, field=connection.config.get("crm_field", ""), http=_http(), auth=auth,
+                           headers=headers)
 
 
 def _s3_bucket(*, connection, dialer: Dialer, crm_connection):
@@ -70,7 +74,12 @@ def _zoom_phone(*, connection, dialer: Dialer, crm_connection):
     return ZoomPhoneImporter(client=client, http=_http())
 
 
-FAMILIES = {CRM_TASK: _crm_task, S3_BUCKET: _s3_bucket, DIALER_API: _dialer_api, ZOOM_PHONE: _zoom_phone}
+def _no_importer(*, connection, dialer: Dialer, crm_connection):
+    raise DialerImportError(dialer.no_api)
+
+
+FAMILIES = {CRM_TASK: _crm_task, S3_BUCKET: _s3_bucket, DIALER_API: _dialer_api, ZOOM_PHONE: _zoom_phone,
+            NO_IMPORTER: _no_importer}
 
 
 def importer_for(*, connection, dialer: Dialer, crm_connection) -> Importer:

@@ -1,5 +1,5 @@
 """The ``dialer_api`` family: dialers whose calls come from their own REST API
-(Aircall, Zendesk Talk, Shoretel Sky/Mitel, ZoomInfo Engage). Aircall's shape is
+(Aircall, Zendesk Talk). Aircall's shape is
 the default client: ``GET {base}/calls?from=&to=&per_page=`` with the dialer's
 credentials, following the next-page link the API returns; Zendesk Talk has its
 own (``ZendeskTalkImporter``). The base URL comes
@@ -75,10 +75,6 @@ class DialerApiImporter:
         if dialer.api_auth == "basic" and len(names) >= 2:
             self.auth = (str(secrets.get(names[0]) or config.get(names[0], "")),
                          str(secrets.get(names[1]) or config.get(names[1], "")))
-        elif dialer.api_auth == "platform":
-            token = (settings.DIALER_PLATFORM_TOKENS or {}).get(dialer.key, "")
-            if token:
-                self.headers["Authorization"] = f"Bearer {token}"
 
     def _get(self, url: str, params: dict | None = None) -> dict[str, Any]:
         for attempt in range(MAX_RETRIES + 1):

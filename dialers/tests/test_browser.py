@@ -105,3 +105,27 @@ def test_admin_adds_five9_and_sees_the_first_import_progress(page, live_server, 
     section.screenshot(path=str(SCREENSHOTS / "dialers-five9-done.png"))
     for t in worker:
         t.join(10)
+
+
+def test_without_a_crm_each_row_says_what_it_needs(page, live_server, org):
+    """No CRM yet: the rows of the dialers that need one say so and cannot be selected;
+    HubSpot Dialer can, and its form asks for its own HubSpot service key."""
+    admin = UserFactory(org=org, email="ada@acme.example", role=role(org, "Admin"), password=PASSWORD)
+    login(page, live_server.url, admin.email, PASSWORD)
+    page.goto(f"{live_server.url}/settings/integrations/dialers/add/")
+
+    five9 = page.locator(".dialer-option[data-dialer=five9]")
+    expect(five9).to_contain_text("Needs a CRM connection (CRM Connect)")
+    expect(five9.get_by_role("button", name="Select Five9")).to_be_disabled()
+    expect(page.locator("[data-dialer=shoretel]")).to_contain_text("Needs a CRM connection (CRM Connect)")
+    expect(page.locator("[data-dialer=engage]")).to_contain_text("Chorus cannot import it automatically yet")
+    screenshot(page, "dialers-add-without-crm")
+
+    page.get_by_label("Connect Dialer").fill("hubspot dialer")
+    expect(page.locator(".dialer-option")).to_have_count(1)
+    row = page.locator("[data-dialer=hubspot_dialer]")
+    expect(row).to_contain_text("No CRM needed")
+    row.get_by_role("link", name="Select Hubspot Dialer").click()
+    expect(page.get_by_label("HubSpot service key")).to_have_attribute("type", "password")
+    expect(page.locator(".dialer-reads-crm")).to_contain_text("crm.objects.contacts.read")
+    screenshot(page, "dialers-hubspot-dialer-form")

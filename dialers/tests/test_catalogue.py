@@ -26,14 +26,15 @@ EXPECTED = {
     "Koncert (formerly ConnectLeader)": ([], SF, "crm_task"),
     "Conquer (formerly DialSource)": ([], SF, "crm_task"),
     "DialPad": ([], SF, "crm_task"),
-    "Engage Dialer": ([], "", "dialer_api"),
+    "Engage Dialer": ([], "", "none"),  # ZoomInfo publishes no API for Engage calls: not importable
     "Five9": (["Five9 Auth Key", "Auth Secret Key", "S3 Bucket Link"], SF, "s3_bucket"),
     "FrontSpin": ([], SF, "crm_task"),
     "Fuze": ([], SF, "crm_task"),
     "Generic S3 Dialer": ([], SF, "crm_task"),
     "Genesys Pureconnect": (["Genesys Username", "Genesys Password"], SF, "crm_task"),
     "Groove": ([], SF, "crm_task"),
-    "Hubspot Dialer": ([], "blank", "crm_task"),
+    # Beyond the seed: a HubSpot key of its own for when HubSpot is not the connected CRM.
+    "Hubspot Dialer": (["HubSpot service key"], "blank", "crm_task"),
     "InsideSales.com (XANT)": (["InsideSales Auth Key", "Auth Secret Key", "S3 Bucket Link"], SF, "s3_bucket"),
     "InsideSales Playbook (XANT Playbook)": (["InsideSales Playbook API Key"], SF, "crm_task"),
     "MixMax Dialer": ([], SF, "crm_task"),
@@ -44,7 +45,7 @@ EXPECTED = {
     "RingCentral": ([], SF, "crm_task"),
     "Salesforce Lightning Dialer": ([], SF, "crm_task"),
     "SalesLoft": ([], SF, "crm_task"),
-    "Shoretel": (["Shoretel Username", "Shoretel Password"], SF, "dialer_api"),
+    "Shoretel": (["Shoretel Username", "Shoretel Password"], SF, "crm_task"),  # no public Mitel API: CRM Tasks
     "Talkdesk": (["Talkdesk Username", "Talkdesk Password"], SF, "crm_task"),
     "Truly": (["Truly Auth ID", "Auth Secret Key"], SF, "crm_task"),
     "RingCentral for HubSpot": ([], "hubspot", "crm_task"),
@@ -90,6 +91,8 @@ def test_exact_fields_crm_field_family_and_exemption(label):
     assert dialer.family == family
     assert dialer.crm_exempt == (label in EXEMPT)
     for f in dialer.credentials:  # every field is named in its directions ("log in credentials" for Genesys)
+        if f.unless_crm:
+            continue  # not the seed's: stands in for a CRM connection the seed assumes
         word = f.label.split()[-1].lower()
         assert word in dialer.directions.lower() or "log in credentials" in dialer.directions
 
@@ -97,8 +100,22 @@ def test_exact_fields_crm_field_family_and_exemption(label):
 def test_secrets_are_the_passwords_keys_and_secrets_only():
     secret = {(d.key, f.name) for d in DIALERS for f in d.credentials if f.secret}
     plain = {(d.key, f.name) for d in DIALERS for f in d.credentials if not f.secret}
-    assert all(name in ("password", "api_key", "auth_key", "auth_secret_key") for _, name in secret)
+    assert all(name in ("password", "api_key", "auth_key", "auth_secret_key", "access_token") for _, name in secret)
     assert all(name in ("username", "region", "domain", "s3_bucket_link", "auth_id") for _, name in plain)
+
+
+def test_which_dialers_need_a_crm_and_which_chorus_cannot_import():
+    """The seed's exceptions, as far as they are true: HubSpot Dialer (its own HubSpot
+    key) and Zoom Phone import without a CRM; Shoretel's calls can only come from the
+    CRM (no public Mitel API); Engage cannot be imported at all (no public ZoomInfo API)."""
+    without_crm = {d.label for d in DIALERS if d.importable and not d.requires_crm}
+    assert without_crm == {"Hubspot Dialer", "Zoom Phone"}
+    assert CATALOGUE["shoretel"].requires_crm and CATALOGUE["shoretel"].no_api.startswith(
+        "Chorus cannot import from Shoretel Sky/Mitel automatically yet")
+    assert not CATALOGUE["engage"].importable and CATALOGUE["engage"].no_api.startswith(
+        "Chorus cannot import from ZoomInfo Engage automatically yet")
+    assert [f.name for f in CATALOGUE["hubspot_dialer"].credentials_asked("hubspot")] == []
+    assert [f.name for f in CATALOGUE["hubspot_dialer"].credentials_asked("salesforce")] == ["access_token"]
 
 
 def test_the_catalogue_is_registered_as_dialer_providers():

@@ -15,6 +15,7 @@ from chorus.models import Engagement, Participant
 from crm.models import AccountMatch
 from crm.providers.salesforce.call_tasks import SalesforceCallTasks
 from dialers import import_run
+from dialers import media as dialer_media
 from dialers.importers.base import DialerImportError
 from dialers.models import DialerCall, MediaStatus
 from dialers.tests.conftest import NOW
@@ -23,6 +24,7 @@ from testutils.dialer_fakes import FakeMedia, FakeSalesforce, task
 
 pytestmark = pytest.mark.django_db
 AUDIO = b"ID3\x03\x00fake-mp3-bytes" * 4
+WAV_HEAD = b"RIFF\x24\x00\x00\x00WAVEfmt "
 
 
 @pytest.fixture
@@ -102,7 +104,8 @@ def test_same_hour_twice_and_overlapping_windows_import_nothing_twice(org, reps,
 
 
 def test_media_faults_leave_the_call_the_error_and_the_rest_of_the_batch(org, reps, sf_server, media, outreach,
-                                                                         settings):
+                                                                         settings, monkeypatch):
+    monkeypatch.setattr(dialer_media, "_sleep", lambda seconds: None)
     settings.DIALER_MEDIA_MAX_BYTES = 1000
     # One download at a time: the local media server answers one request at a time,
     # so a parallel 404 could queue behind the deliberately slow answer and time out.
@@ -113,7 +116,7 @@ def test_media_faults_leave_the_call_the_error_and_the_rest_of_the_batch(org, re
         return Response(AUDIO, content_type="audio/mpeg")
 
     def endless(request):  # no Content-Length: the cap applies while streaming
-        return Response((b"x" * 400 for _ in range(10)), content_type="audio/wav")
+        return Response((WAV_HEAD + b"x" * 400 for _ in range(10)), content_type="audio/wav")
 
     urls = {
         "ok1": media.add("/r/ok1.mp3"), "missing": media.url("/r/missing.mp3"),
@@ -140,7 +143,8 @@ def test_media_faults_leave_the_call_the_error_and_the_rest_of_the_batch(org, re
     assert len(stored_names) == 2 and all(default_storage.exists(n) for n in stored_names)  # no partial files
     outreach.refresh_from_db()
     assert outreach.status == ConnectionStatus.OK
-    assert outreach.last_error.startswith("5 recordings could not be downloaded; the calls are imported")
+    assert outreach.last_error.startswith("5 recordings could not be downloaded; the calls are imported. 2 will be "
+                                          "tried again at a later hourly run and 3 will not be tried again")
 
     # The next hour: the 404 is there now; failed downloads are retried, rejected ones are not.
     media.add("/r/missing.mp3")

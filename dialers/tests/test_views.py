@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
+
+import lxml.html
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from chorus.models import AuditEvent
 from crm.models import CrmField
 from dialers import services
-from dialers.models import DialerCall
+from dialers.catalogue import CATALOGUE, ENGAGE_NO_API, SHORETEL_NO_API
+from dialers.models import DialerCall, MediaStatus
+from dialers.views import DialerRecordingsView
 from integrations.models import Connection, ConnectionStatus
+from testutils.dialer_fakes import dialer_call
 
 pytestmark = pytest.mark.django_db
 INTEGRATIONS = "/settings/integrations/"
@@ -42,7 +49,9 @@ def test_section_without_crm_says_so_and_blocks_crm_dialers(admin_client):
     assert "No CRM connected." in page and "ZoomInfo Engage, HubSpot Dialer, Zoom Phone and Shoretel Sky/Mitel" in page
     add = admin_client.get(reverse("dialer-add")).content.decode()
     assert 'label for="dialer-q">Connect Dialer' in add
-    assert 'aria-label="Select Engage Dialer"' in add and 'aria-label="Select Five9"' not in add
+    assert 'aria-label="Select Engage Dialer"' in add
+    assert '<button type="button" class="btn" disabled aria-label="Select Five9"' in add
+    assert reverse("dialer-connect", args=["five9"]) not in add
     form = admin_client.get(reverse("dialer-connect", args=["five9"])).content.decode()
     assert "Connect your CRM first: Five9 calls are read from your CRM" in form and "Sync Dialer" not in form
     response = admin_client.post(reverse("dialer-connect", args=["five9"]), {"auth_key": "k"})
@@ -116,18 +125,131 @@ def test_connection_row_shows_status_counts_error_and_disconnects(admin_client, 
     assert "Outreach" not in admin_client.get(INTEGRATIONS).content.decode().split("Dialer Integrations</h2>")[1]
 
 
-def test_outreach_and_engage_pages_show_the_seed_steps(admin_client, sf):
+def test_outreach_page_shows_the_seed_steps(admin_client, sf):
     outreach = admin_client.get(reverse("dialer-connect", args=["outreach"])).content.decode()
     assert "Push Outreach Recordings to Salesforce" in outreach
     assert "<td>Recording URL</td><td>Call Recording</td>" in outreach
-    engage = admin_client.get(reverse("dialer-connect", args=["engage"])).content.decode()
-    for step in ("Use VoIP", "Use Bridge", "Enable Recording", "Recorder License"):
-        assert step in engage
 
 
-def test_engage_works_without_a_crm(admin_client, queued):
+def row_texts(html: str) -> dict[str, str]:
+    """Add a New Dialer's rows: catalogue key → the row's visible text."""
+    tree = lxml.html.fromstring(html)
+    return {li.get("data-dialer"): " ".join(li.text_content().split())
+            for li in tree.xpath('//li[@class="dialer-option"]')}
+
+
+def test_each_row_says_why_its_dialer_cannot_be_selected_without_a_crm(admin_client):
+    add = admin_client.get(reverse("dialer-add")).content.decode()
+    rows = row_texts(add)
+    assert len(rows) == len(CATALOGUE)
+    for key, dialer in CATALOGUE.items():
+        if dialer.requires_crm:
+            assert "Needs a CRM connection (CRM Connect)" in rows[key], key
+            assert f'disabled aria-label="Select {dialer.label}" aria-describedby="dialer-note-{key}"' in add
+        else:
+            assert "Needs a CRM connection" not in rows[key], key
+            assert reverse("dialer-connect", args=[key]) in add
+    assert "Needs a CRM connection (CRM Connect)" in rows["shoretel"]  # an exception of the seed's, but no API
+    assert "No CRM needed" in rows["hubspot_dialer"] and "No CRM needed" in rows["zoom_phone"]
+    assert "Chorus cannot import it automatically yet" in rows["engage"] and "No CRM needed" not in rows["engage"]
+
+
+def test_rows_with_a_crm_connected(admin_client, sf):
+    rows = row_texts(admin_client.get(reverse("dialer-add")).content.decode())
+    assert not any("Needs a CRM connection" in text for text in rows.values())
+    assert "Works with HubSpot only" in rows["ringcentral_hubspot"]
+
+
+@pytest.mark.parametrize("with_crm", [False, True])
+def test_engage_says_chorus_cannot_import_it(admin_client, with_crm, request):
+    if with_crm:
+        request.getfixturevalue("sf")
+    form = admin_client.get(reverse("dialer-connect", args=["engage"])).content.decode()
+    assert ENGAGE_NO_API in form.replace("&#x27;", "'")
+    assert "Sync Dialer" not in form and "Go to CRM Connect" not in form
     response = admin_client.post(reverse("dialer-connect", args=["engage"]), {})
-    assert response.status_code == 302 and Connection.objects.get(provider="engage").status == ConnectionStatus.QUEUED
+    assert response.status_code == 400 and not Connection.objects.filter(provider="engage").exists()
+
+
+def test_shoretel_imports_through_the_crm(admin_client, sf, queued, org):
+    Connection.objects.filter(pk=sf.pk).update(status=ConnectionStatus.DISCONNECTED)
+    form = admin_client.get(reverse("dialer-connect", args=["shoretel"])).content.decode()
+    assert SHORETEL_NO_API in form.replace("&#x27;", "'") and "Go to CRM Connect" in form
+    assert admin_client.post(reverse("dialer-connect", args=["shoretel"]), {}).status_code == 400
+
+    Connection.objects.filter(pk=sf.pk).update(status=ConnectionStatus.OK)
+    form = admin_client.get(reverse("dialer-connect", args=["shoretel"])).content.decode()
+    assert ">Shoretel Username</label>" in form and "Salesforce API field name (call recording)" in form
+    response = admin_client.post(reverse("dialer-connect", args=["shoretel"]), {
+        "username": "ops@acme.example", "password": "sky-pass", "crm_field": "Call_Recording__c"})
+    assert response.status_code == 302
+    conn = Connection.objects.get(provider="shoretel")
+    assert conn.secrets == {"password": "sky-pass"} and conn.config["crm_field"] == "Call_Recording__c"
+
+
+HUBSPOT_KEY = "pat-na1-11111111-2222-3333-4444-555555555555"
+
+
+def test_hubspot_dialer_without_hubspot_asks_for_its_own_key(admin_client, queued):
+    form = admin_client.get(reverse("dialer-connect", args=["hubspot_dialer"])).content.decode()
+    assert ">HubSpot service key</label>" in form and form.count('type="password"') == 1
+    assert "crm.objects.contacts.read" in form and "crm.objects.owners.read" in form
+    assert "Development &gt; Keys &gt; Service keys" in form
+    response = admin_client.post(reverse("dialer-connect", args=["hubspot_dialer"]), {"crm_field": ""})
+    assert response.status_code == 400 and not Connection.objects.filter(provider="hubspot_dialer").exists()
+    response = admin_client.post(reverse("dialer-connect", args=["hubspot_dialer"]),
+                                 {"access_token": HUBSPOT_KEY, "crm_field": ""})
+    assert response.status_code == 302
+    conn = Connection.objects.get(provider="hubspot_dialer")
+    assert conn.secrets == {"access_token": HUBSPOT_KEY} and queued == [conn.pk]
+    edit = admin_client.get(reverse("dialer-edit", args=[conn.pk])).content.decode()
+    assert HUBSPOT_KEY not in edit and "Leave blank to keep it." in edit
+
+
+def test_hubspot_dialer_beside_hubspot_uses_crm_connect(admin_client, org, queued):
+    Connection.objects.create(org=org, provider="hubspot", status=ConnectionStatus.OK, secrets={"access_token": "x"})
+    form = admin_client.get(reverse("dialer-connect", args=["hubspot_dialer"])).content.decode()
+    assert "HubSpot service key" not in form and "through your HubSpot connection (CRM Connect)" in form
+    response = admin_client.post(reverse("dialer-connect", args=["hubspot_dialer"]), {"crm_field": ""})
+    assert response.status_code == 302
+    assert Connection.objects.get(provider="hubspot_dialer").secrets == {}
+
+
+def test_every_call_without_a_recording_is_listed_with_its_reason_and_next_try(admin_client, org, sf,
+                                                                                 monkeypatch):
+    conn = Connection.objects.create(org=org, provider="outreach", status=ConnectionStatus.OK,
+                                     config={"crm_field": "Call_Recording__c"})
+    for n in range(9):
+        dialer_call(conn, n, status=MediaStatus.STORED)
+    dialer_call(conn, 10, status=MediaStatus.FAILED, attempts=1,
+                error="The recording link answered 404 Not Found (not uploaded yet, or deleted).")
+    later = dialer_call(conn, 11, status=MediaStatus.FAILED, attempts=2,
+                        error="The recording link answered HTTP 503 (Service Unavailable); it asked Chorus to wait "
+                              "120 min.")
+    DialerCall.objects.filter(pk=later.pk).update(media_retry_at=timezone.now() + timedelta(hours=2))
+    dialer_call(conn, 12, status=MediaStatus.REJECTED, attempts=1,
+                error="The recording is larger than the 500 MB limit.")
+    dialer_call(conn, 13, status=MediaStatus.PENDING)
+
+    page = admin_client.get(INTEGRATIONS).content.decode()
+    assert ("9 stored · 1 waiting for download · 2 failed, tried again at a later hourly run · 1 refused for good"
+            in page)
+    assert "The recording is larger than the 500 MB limit." in page and "Not tried again" in page
+    assert "404 Not Found" in page and "Next try: At the next hourly run (try 2 of 5)" in page
+    when = (timezone.now() + timedelta(hours=2)).astimezone(UTC)
+    assert f"Next try: At the first hourly run after {when:%b} {when.day}, {when:%H}:" in page
+
+    for n in range(20, 29):  # more than the row lists: the rest on the Recordings page, a page at a time
+        dialer_call(conn, n, status=MediaStatus.REJECTED, attempts=1,
+                    error="The recording link returned an HTML or XML page instead of a recording.")
+    page = admin_client.get(INTEGRATIONS).content.decode()
+    assert page.count("dialer-media-problems") == 1 and "All 12 calls without a recording" in page
+    monkeypatch.setattr(DialerRecordingsView, "PER_PAGE", 5)
+    first = admin_client.get(reverse("dialer-recordings", args=[conn.pk])).content.decode()
+    assert "Page 1 of 3 (12 calls)" in first and first.count("<tr data-call=") == 5
+    assert "larger than the 500 MB limit" in first  # newest first
+    last = admin_client.get(reverse("dialer-recordings", args=[conn.pk]), {"page": 3}).content.decode()
+    assert last.count("<tr data-call=") == 2 and '<tr data-call="call-28">' in last
 
 
 def test_zoom_phone_salesforce_only(admin_client, org):
