@@ -20,6 +20,7 @@ from sso.models import ScimToken
 from sso.saml.configure import saml_config_get, saml_config_update
 from sso.saml.idp_metadata import certificates_describe
 from sso.saml.sp import sp_values
+from sso.scim.adapters import DEFAULT_LICENSE, DEFAULT_ROLE
 from sso.scim.provisioning import scim_provisioning_active, scim_provisioning_set
 from sso.tokens import scim_token_create, scim_token_revoke
 
@@ -37,6 +38,19 @@ AZURE_MAPPING = (
 )
 AZURE_CLAIMS = (("Email", "user.mail"), ("FirstName", "user.givenname"), ("LastName", "user.surname"),
                 ("Name", "user.userprincipalname"))
+# The SCIM section says what Chorus does with its custom attributes (name, when one is
+# left out, what it means): the same rules the /Schemas document states.
+SCIM_ATTRIBUTES = (
+    ("chorus_role", f"Optional · default {DEFAULT_ROLE}",
+     "One of your Chorus roles, built-in or custom (create custom roles under Roles and Permissions first). "
+     f"A user created without it gets {DEFAULT_ROLE}; an update that leaves it out keeps the current role; "
+     f"removing it gives {DEFAULT_ROLE} again."),
+    ("chorus_license_type", f"Optional · default {DEFAULT_LICENSE}",
+     f"recorder or listener. A user created without it gets {DEFAULT_LICENSE}; an update that leaves it out "
+     f"keeps the current licence; removing it gives {DEFAULT_LICENSE} again."),
+    ("manager_email", "Optional",
+     "The manager's email. Teams follow managers; a manager provisioned later is linked when they arrive."),
+)
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -57,6 +71,7 @@ class SsoSettingsView(OrgAdminMixin, View):
             "certificates": certificates_describe(config.certificate),
             "azure_mapping": AZURE_MAPPING,
             "azure_claims": AZURE_CLAIMS,
+            "scim_attributes": SCIM_ATTRIBUTES,
             "scim_allowed": self.org.scim_provisioning_allowed,
             "scim_active": scim_provisioning_active(org=self.org),
             "scim_error": scim_error,

@@ -22,10 +22,10 @@ from saml2.config import SPConfig
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_UNSPECIFIED
 from saml2.time_util import str_to_time
 
+from chorus import services
 from chorus.models import User
 from sso.models import SamlConfig, UsedAssertion
 from sso.saml.idp_metadata import MAX_XML_CHARS, NS_SAMLP, idp_metadata_xml
-from sso.saml.relay_state import relay_state_target
 from sso.saml.sp import sp_acs_url, sp_config, sp_entity_id
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,15 @@ ALLOWED_DIGEST_ALGORITHMS = frozenset({
 # lower-cased: Okta/JumpCloud "Email", Azure's "Email" claim (seed) or its default
 # ".../identity/claims/emailaddress", and "mail" from LDAP-style IdPs.
 EMAIL_ATTRIBUTE_NAMES = ("email", "emailaddress", "mail", "e-mail")
+# First and last names, compared the same way. The seed's Azure claims "FirstName" /
+# "LastName" (its steps remove the namespace) or Azure's defaults
+# "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname" / ".../surname";
+# the seed's JumpCloud attributes "FirstName" / "LastName"; Okta's attribute statements
+# as the SSO page asks for them ("FirstName" / "LastName"); LDAP-style "givenName" /
+# "sn" and their OIDs (urn:oid:2.5.4.42 / urn:oid:2.5.4.4).
+FIRST_NAME_ATTRIBUTE_NAMES = ("firstname", "givenname", "given_name", "urn:oid:2.5.4.42")
+LAST_NAME_ATTRIBUTE_NAMES = ("lastname", "surname", "familyname", "family_name", "sn", "urn:oid:2.5.4.4")
+NAME_MAX_LENGTH = 150  # User.first_name / last_name
 
 # What the person sees when a sign-in is refused (never a stack trace, never a session).
 REFUSALS = {
@@ -76,11 +85,6 @@ REFUSALS = {
     "weak_signature": (
         "We could not verify your sign-in",
         "Your identity provider signed the response with an outdated algorithm. Ask your admin to use SHA-256.",
-    ),
-    "foreign_redirect": (
-        "This sign-in link leads outside Chorus",
-        "The link you followed asked Chorus to send you to another website after signing in, so we did not "
-        "sign you in. Start again from your identity provider's Chorus tile or from the Chorus login page.",
     ),
     "no_email": (
         "Your identity provider did not send an email address",
@@ -199,16 +203,14 @@ def _check_algorithms(element) -> None:
             raise SamlLoginRefused("weak_signature")
 
 
-def saml_response_verify(*, config: SamlConfig | None, response, relay_state: str | None = None) -> str:
+def saml_response_verify(*, config: SamlConfig | None, response) -> None:
     """Checks on a Response whose signature pysaml2 has verified: the Issuer is the
-    IdP whose certificate verified it, SHA-256 or stronger, the RelayState does not
-    lead to another site, and the assertion was never used before (kept until it
-    expires). Returns the local path to open after sign-in; raises SamlLoginRefused."""
+    IdP whose certificate verified it, SHA-256 or stronger, and the assertion was
+    never used before (kept until it expires). Raises SamlLoginRefused. (The
+    RelayState is not part of the signed Response: ``relay_state`` decides where
+    the browser goes, never whether the person signs in.)"""
     if config is None:
         raise SamlLoginRefused("unknown_idp")
-    next_path = relay_state_target(relay_state)
-    if next_path is None:
-        raise SamlLoginRefused("foreign_redirect")
     assertion = response.assertion
     response_issuer = response.issuer()
     assertion_issuer = (assertion.issuer.text or "").strip() if assertion.issuer is not None else ""
@@ -231,7 +233,6 @@ def saml_response_verify(*, config: SamlConfig | None, response, relay_state: st
     except IntegrityError as exc:
         raise SamlLoginRefused("replayed") from exc
     UsedAssertion.objects.filter(not_on_or_after__lt=now).delete()
-    return next_path
 
 
 def _looks_like_email(value: str) -> bool:
@@ -242,15 +243,48 @@ def _looks_like_email(value: str) -> bool:
     return True
 
 
+def _attributes_by_name(session_info: dict[str, Any]) -> dict[str, list]:
+    """The Response's attributes by the last segment of their name, lower-cased
+    (``http://…/claims/givenname`` → ``givenname``); the first of a name wins."""
+    by_name: dict[str, list] = {}
+    for name, values in (session_info.get("ava") or {}).items():
+        key = str(name).rstrip("/").rsplit("/", 1)[-1].lower()
+        by_name.setdefault(key, list(values) if isinstance(values, list | tuple) else [values])
+    return by_name
+
+
+def _first_text(by_name: dict[str, list], keys: tuple[str, ...]) -> str:
+    for key in keys:
+        for value in by_name.get(key, []):
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    return ""
+
+
+def saml_names_from(session_info: dict[str, Any]) -> tuple[str, str]:
+    """First and last name from the Response's attributes ("" when absent)."""
+    by_name = _attributes_by_name(session_info)
+    return (_first_text(by_name, FIRST_NAME_ATTRIBUTE_NAMES)[:NAME_MAX_LENGTH],
+            _first_text(by_name, LAST_NAME_ATTRIBUTE_NAMES)[:NAME_MAX_LENGTH])
+
+
+def saml_user_fill_names(*, user: User, session_info: dict[str, Any]) -> None:
+    """Give a user who has no name yet the one their IdP asserts. SCIM owns people's
+    profiles: a user whose first or last name is set (by SCIM, or in Chorus) keeps
+    it, so in practice this fills the name on the first sign-in of someone SCIM
+    provisioned without one (or who was never provisioned by SCIM)."""
+    if user.first_name or user.last_name:
+        return
+    first, last = saml_names_from(session_info)
+    if first or last:
+        services.user_update_profile(user=user, first_name=first, last_name=last)
+
+
 def saml_email_from(session_info: dict[str, Any]) -> str | None:
     """The user's email: an Email / emailaddress / mail attribute first, else a
     NameID that is an email (format emailAddress or unspecified). Persistent and
     transient NameIDs (Azure's are opaque) are never used."""
-    attributes = session_info.get("ava") or {}
-    by_name = {}
-    for name, values in attributes.items():
-        key = str(name).rstrip("/").rsplit("/", 1)[-1].lower()
-        by_name.setdefault(key, values if isinstance(values, list | tuple) else [values])
+    by_name = _attributes_by_name(session_info)
     for key in EMAIL_ATTRIBUTE_NAMES:
         for value in by_name.get(key, []):
             if isinstance(value, str) and _looks_like_email(value.strip()):

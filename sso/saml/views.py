@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -19,10 +20,13 @@ from saml2.validate import ResponseLifetimeExceed, ToEarly
 from sso.forms import SsoLoginForm
 from sso.saml.acs import SamlLoginRefused, saml_response_verify
 from sso.saml.login import saml_authn_request, saml_config_for_email
-from sso.saml.relay_state import safe_local_path
+from sso.saml.relay_state import relay_state_target, safe_local_path
 
 logger = logging.getLogger(__name__)
 
+FOREIGN_RELAY_STATE = ("You are signed in. The sign-in link asked to open a page outside Chorus, so we opened "
+                       "your home page instead. If this keeps happening, ask your admin to check the RelayState "
+                       "of the Chorus app in your identity provider.")
 NO_SSO_FOR_DOMAIN = ("Single sign-on is not set up for this email domain. Log in with your password, "
                      "or ask your Chorus admin to turn on SAML sign-in in Settings > SSO.")
 
@@ -38,10 +42,7 @@ class SamlAcsView(AssertionConsumerServiceView):
 
     def custom_validation(self, response):
         try:
-            self.next_path = saml_response_verify(
-                config=getattr(self.request, "chorus_saml_config", None), response=response,
-                relay_state=self.request.POST.get("RelayState"),
-            )
+            saml_response_verify(config=getattr(self.request, "chorus_saml_config", None), response=response)
         except SamlLoginRefused as refusal:
             self.request.chorus_saml_refusal = refusal
             raise
@@ -60,7 +61,14 @@ class SamlAcsView(AssertionConsumerServiceView):
         return render(request, "sso/saml_error.html", {"refusal": refusal}, status=403)
 
     def custom_redirect(self, user, relay_state, session_info):
-        return getattr(self, "next_path", None) or "/"
+        """Where the RelayState asks to go, if that is a page on Chorus. A target on
+        another site is never followed, but the person is signed in and told on the
+        home page: a wrong default in the IdP must not lock everyone out."""
+        target = relay_state_target(self.request.POST.get("RelayState"))
+        if target.refused:
+            logger.info("SAML RelayState leads outside Chorus; user %s sent to the home page", user.pk)
+            messages.warning(self.request, FOREIGN_RELAY_STATE)
+        return target.path
 
 
 @method_decorator(never_cache, name="dispatch")

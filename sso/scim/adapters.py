@@ -19,10 +19,19 @@ from django_scim.adapters import SCIMGroup, SCIMUser
 
 from chorus import services
 from chorus.models import LicenseType, Team, User
-from sso.scim.filters import CORE_GROUP, CORE_USER, ENTERPRISE_USER, TEAM_ID_PREFIX
+from sso.scim.filters import CORE_GROUP, CORE_USER, ENTERPRISE_USER, TEAM_ID_PREFIX, scim_pk
 from sso.scim.patch import StateMixin, bad_value, lookup
 
 BOOL_STRINGS = {"true": True, "false": False}
+# chorus_role and chorus_license_type are optional (the seed's JumpCloud steps map
+# neither; its Azure steps call them "not working natively"): a user created without
+# them, or whose IdP removes them, gets these. chorus.services.user_provision's
+# defaults are the same; Settings > SSO documents them.
+DEFAULT_ROLE = "Rep (AE/Other)"
+DEFAULT_LICENSE = LicenseType.RECORDER.value
+# Columns that keep what the IdP sends whole (others are cut to fit by the services):
+# longer text would be a database error on PostgreSQL, so it is a 400 here.
+MAX_LENGTHS = {"userName": 255, "manager_email": 254, "email": 254}
 
 ROLE_MISSING = (
     "The Chorus role “{name}” does not exist in this organisation. Create it in Chorus under "
@@ -57,9 +66,14 @@ def _string(state: dict, key: str, *, required: bool = False) -> str:
         return ""
     if not isinstance(value, str):
         raise bad_value(f"{key} must be a string.")
+    if "\x00" in value:  # PostgreSQL refuses NUL in text: a 400, not a database error
+        raise bad_value(f"{key} must not contain NUL characters.")
     value = value.strip()
     if required and not value:
         raise bad_value(f"{key} is required.")
+    limit = MAX_LENGTHS.get(key)
+    if limit is not None and len(value) > limit:
+        raise bad_value(f"{key} is longer than {limit} characters.")
     return value
 
 
@@ -134,6 +148,8 @@ class ScimUser(_Adapter, SCIMUser):
             email = username
         if not email:
             return None
+        if len(email) > MAX_LENGTHS["email"]:
+            raise bad_value(f"An email address is at most {MAX_LENGTHS['email']} characters long.")
         try:
             validate_email(email)
         except ValidationError:
@@ -193,9 +209,9 @@ class ScimUser(_Adapter, SCIMUser):
             if "externalId" in keys:
                 profile["external_id"] = _string(state, "externalId")
             if "chorus_role" in keys:
-                profile["role"] = self._role(state)
+                profile["role"] = self._role(state) or services.role_find(org=self.org, name=DEFAULT_ROLE)
             if "chorus_license_type" in keys:
-                profile["license_type"] = self._license(state)
+                profile["license_type"] = self._license(state) or DEFAULT_LICENSE
             services.user_update_profile(user=self.obj, **profile)
             if "active" in keys and state.get("active") is not None:
                 services.user_set_active(user=self.obj, is_active=_boolean(state["active"]))
@@ -203,9 +219,8 @@ class ScimUser(_Adapter, SCIMUser):
             manager_id = _manager_id(state.get("manager"))
             manager = None
             if manager_id is not None:
-                manager = (
-                    User.objects.for_org(self.org).filter(pk=manager_id).first() if manager_id.isdigit() else None
-                )
+                pk = scim_pk(manager_id)
+                manager = User.objects.for_org(self.org).filter(pk=pk).first() if pk is not None else None
                 if manager is None:
                     raise bad_value(f"manager {manager_id} is not a user of this organisation.")
             services.user_set_manager(user=self.obj, manager=manager)
@@ -291,10 +306,10 @@ class ScimGroup(_Adapter, SCIMGroup):
         return list(User.objects.for_org(self.org).filter(team=team).order_by("pk").values_list("pk", flat=True))
 
     def _members(self, state: dict) -> list[User]:
-        ids = {str(lookup(m, "value")).strip() for m in state.get("members") or []}
-        if any(not i.isdigit() for i in ids):
+        ids = {scim_pk(lookup(m, "value") if isinstance(m, dict) else m) for m in state.get("members") or []}
+        if None in ids:
             raise bad_value("members must name users of this organisation by id.")
-        users = list(User.objects.for_org(self.org).filter(pk__in=[int(i) for i in ids]))
+        users = list(User.objects.for_org(self.org).filter(pk__in=ids))
         if len(users) != len(ids):
             raise bad_value("members must name users of this organisation by id.")
         return users

@@ -25,9 +25,18 @@ from typing import Any
 from django_scim import exceptions
 from scim2_filter_parser import ast as fast
 from scim2_filter_parser.lexer import SCIMLexer
-from scim2_filter_parser.parser import SCIMParser, SCIMParserError
+from scim2_filter_parser.parser import SCIMParserError
+
+from sso.scim.filters import ScimFilterParser
 
 PATCH_OPS = ("add", "replace", "remove")
+# The schemas RFC 7643/7644 define: a body naming one that is not its resource's own
+# (core or extension) was meant for another endpoint.
+STANDARD_URNS = ("urn:ietf:params:scim:schemas:core:", "urn:ietf:params:scim:api:messages:",
+                 "urn:ietf:params:scim:schemas:extension:enterprise:")
+SCHEMAS_MISSING = "schemas is required: send [\"{urn}\"]."
+SCHEMAS_NOT_LIST = "schemas must be a list of schema URNs."
+SCHEMAS_WRONG = "This is not a {resource}: schemas must include \"{urn}\" and no other resource type's schema."
 _PATH_RE = re.compile(r"^([A-Za-z][\w-]*)(?:\[(.+)\])?(?:\.([A-Za-z$][\w$-]*))?$")
 _URN_OBJECT = "@urn"
 
@@ -45,7 +54,7 @@ def bad_syntax(detail: str) -> exceptions.BadRequestError:
 
 def _parse_filter(expression: str):
     try:
-        return SCIMParser().parse(SCIMLexer().tokenize(expression))
+        return ScimFilterParser().parse(SCIMLexer().tokenize(expression))
     except (SCIMParserError, ValueError, AttributeError, TypeError) as exc:
         raise exceptions.BadRequestError("The path filter could not be parsed.", scim_type="invalidPath") from exc
 
@@ -250,8 +259,26 @@ class StateMixin:
         if changed:
             self.commit(state, changed)
 
+    def check_schemas(self, document: Any) -> None:
+        """A POST or PUT body names its resource's schema in ``schemas`` (RFC 7643 §3:
+        REQUIRED, with the base schema). A body without it, or with the schema of
+        another resource type (a Group body sent to /Users), is refused before
+        anything is read from it. Extensions we do not know (an IdP's custom one) are
+        tolerated: their attributes are not kept."""
+        schemas = lookup(document, "schemas") if isinstance(document, dict) else None
+        if schemas is None:
+            raise bad_value(SCHEMAS_MISSING.format(urn=self.CORE_URN))
+        if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
+            raise bad_syntax(SCHEMAS_NOT_LIST)
+        ours = {urn.lower() for urn in self.ATTRIBUTES}
+        named = {s.strip().lower() for s in schemas}
+        foreign = [s for s in schemas if s.strip().lower() not in ours and s.strip().lower().startswith(STANDARD_URNS)]
+        if self.CORE_URN.lower() not in named or foreign:
+            raise bad_syntax(SCHEMAS_WRONG.format(urn=self.CORE_URN, resource=self.resource_type))
+
     def from_dict(self, d: dict, *, replace: bool = False) -> None:
         """POST (``replace=False`` on a new object) and PUT (``replace=True``)."""
+        self.check_schemas(d)
         state = self.state_from_document(d)
         self.commit(state, set(state) | (self.PUT_CLEARS if replace else set()))
 

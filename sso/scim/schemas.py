@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 from django.urls import reverse
 
 from chorus.models import LicenseType, Role
-from sso.scim.adapters import base_location
+from sso.scim.adapters import DEFAULT_LICENSE, DEFAULT_ROLE, base_location
 from sso.scim.filters import CORE_GROUP, CORE_USER, ENTERPRISE_USER
 
 SCHEMA_URN = "urn:ietf:params:scim:schemas:core:2.0:Schema"
@@ -73,12 +73,17 @@ def user_schema(org) -> dict[str, Any]:
                 _attr("$ref", "reference", mutability="readOnly", reference_types=["Group"]),
                 _attr("display", mutability="readOnly"),
             ]),
-            # Required, as in the seed's Okta profile; a user created without them gets
-            # "Rep (AE/Other)" and "recorder".
-            _attr("chorus_role", required=True, canonical=roles,
-                  description="Chorus Role. Must already exist in Chorus (built-in or custom)."),
-            _attr("chorus_license_type", required=True, canonical=list(LicenseType.values),
-                  description="Chorus License Type: recorder or listener."),
+            # Optional, with defaults (sso.scim.adapters.DEFAULT_ROLE / DEFAULT_LICENSE):
+            # the seed's Okta profile sends them, but its Azure steps say custom
+            # attributes are "not working natively" and its JumpCloud steps map none.
+            _attr("chorus_role", canonical=roles,
+                  description="Chorus Role. Must already exist in Chorus (built-in or custom). Optional: "
+                  f"a new user sent without it, or whose role is removed, gets \"{DEFAULT_ROLE}\"; an update "
+                  "that leaves it out keeps the current role."),
+            _attr("chorus_license_type", canonical=list(LicenseType.values),
+                  description="Chorus License Type: recorder or listener. Optional: a new user sent without it, "
+                  f"or whose licence is removed, gets \"{DEFAULT_LICENSE}\"; an update that leaves it out "
+                  "keeps the current licence."),
             _attr("manager_email",
                   description="The manager's email. Teams follow managers; a manager provisioned "
                   "later is linked when they arrive."),

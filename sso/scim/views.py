@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
@@ -37,6 +38,7 @@ from sso.scim.filters import (
     UnsupportedFilter,
     group_queryset,
     groups_filter,
+    scim_pk,
     team_pk,
     user_queryset,
     users_filter,
@@ -49,6 +51,26 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 DEFAULT_COUNT = 100
 CONFLICT = "The request conflicts with an existing resource."
 SERVER_ERROR = "The SCIM request could not be completed."
+NOT_AN_INTEGER = "{name} must be an integer."
+# Far beyond any organisation's users, small enough for any database's OFFSET.
+MAX_START_INDEX = 2**31 - 1
+_INTEGER = re.compile(r"([+-]?)0*([0-9]+)")
+
+
+def _integer(params, name: str, default: int) -> int:
+    """A paging parameter from a query string (text) or a SearchRequest body (JSON).
+    Any integer is accepted; one too long to matter is read as the largest we use."""
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _INTEGER.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise exceptions.BadRequestError(NOT_AN_INTEGER.format(name=name), scim_type="invalidValue")
+    sign, digits = match.groups()
+    number = int(digits) if len(digits) <= 18 else MAX_START_INDEX
+    return -number if sign == "-" else number
 
 
 def scim_response(doc: dict, status: int = 200, location: str | None = None) -> HttpResponse:
@@ -123,7 +145,7 @@ class ResourceView(ScimBaseView):
 
     @staticmethod
     def pk(uuid: str) -> int | None:
-        return int(uuid) if str(uuid).isdigit() else None
+        return scim_pk(uuid)
 
     def get_object(self, request, uuid: str):
         """Another organisation's id is simply not found: the queryset is the token's org."""
@@ -155,21 +177,21 @@ class ResourceView(ScimBaseView):
         if expression:
             qs = self.filtered(qs, str(expression))
         total = qs.count()
-        page = list(qs.order_by("pk")[start - 1:start - 1 + count]) if count else []
+        # A startIndex past the end is an empty page, not an OFFSET the database may refuse.
+        page = list(qs.order_by("pk")[start - 1:start - 1 + count]) if count and start <= total else []
         resources = [self.render(self.adapter(obj, request), request, params) for obj in page]
         return scim_response(scim_schemas.list_response(resources, total=total, start=start))
 
     @staticmethod
     def paging(params) -> tuple[int, int]:
-        """1-based ``startIndex``; values below 1 mean 1 and a negative ``count`` means 0
-        (RFC 7644 §3.4.2.4); ``count`` is capped at ServiceProviderConfig's maxResults."""
-        try:
-            start = int(params.get("startIndex") or 1)
-            count = int(params.get("count") if params.get("count") not in (None, "") else DEFAULT_COUNT)
-        except (TypeError, ValueError):
-            raise exceptions.BadRequestError("startIndex and count must be integers.",
-                                             scim_type="invalidValue") from None
-        return max(start, 1), min(max(count, 0), scim_schemas.MAX_RESULTS)
+        """RFC 7644 §3.4.2.4: a 1-based ``startIndex`` where a value below 1 means 1,
+        and a ``count`` where a negative value means 0; ``count`` is capped at
+        ServiceProviderConfig's maxResults, and a ``startIndex`` beyond the results
+        is an empty page (``list`` then runs no page query at all). Anything that is
+        not an integer is a 400 ``invalidValue`` before any query."""
+        start = _integer(params, "startIndex", 1)
+        count = _integer(params, "count", DEFAULT_COUNT)
+        return min(max(start, 1), MAX_START_INDEX), min(max(count, 0), scim_schemas.MAX_RESULTS)
 
     def post(self, request, uuid=None):
         if uuid:
@@ -237,7 +259,7 @@ class GroupsView(ResourceView):
         return team_pk(uuid)
 
     def filtered(self, qs, expression):
-        return groups_filter(qs, expression)
+        return groups_filter(qs, expression, org=self.request.scim_org)
 
     def to_dict(self, adapter, attributes, excluded):
         """Entra reads groups with ``excludedAttributes=members``: skip that query."""

@@ -6,6 +6,8 @@ from sso.tokens import scim_token_create
 
 SCIM = "/api/scim/v2"
 SCIM_JSON = "application/scim+json"
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 
 class ScimClient:

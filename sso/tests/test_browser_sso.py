@@ -7,7 +7,7 @@ origin) and auto-posting its signed Response back to /login/saml."""
 import base64
 import zlib
 from html import escape
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from playwright.sync_api import expect
@@ -61,8 +61,18 @@ def sso_setup(live_server, settings, org, httpserver, saml_idp):
         html = auto_post(f"{live_server.url}/login/saml", saml_response, request.args.get("RelayState", ""))
         return Response(html, content_type="text/html")
 
+    def idp_tile(request):
+        """The Chorus tile in the IdP's portal (IdP-initiated): no AuthnRequest, and
+        whatever RelayState the IdP admin set as the app's default."""
+        email = signed_in[-1]
+        saml_response = idp.response(email=email, attributes={"Email": [email]})
+        html = auto_post(f"{live_server.url}/login/saml", saml_response, request.args.get("relay", ""))
+        return Response(html, content_type="text/html")
+
     httpserver.expect_request("/app/chorus/sso/saml").respond_with_handler(idp_sso)
-    return {"admin": admin, "rep": rep, "idp": idp, "signed_in_at_idp": signed_in}
+    httpserver.expect_request("/app/chorus/tile").respond_with_handler(idp_tile)
+    tile_url = httpserver.url_for("/app/chorus/tile").replace("localhost", "127.0.0.1")
+    return {"admin": admin, "rep": rep, "idp": idp, "signed_in_at_idp": signed_in, "tile_url": tile_url}
 
 
 def test_admin_configures_sso_from_metadata_then_a_user_signs_in(page, _browser, live_server, sso_setup, org):
@@ -134,4 +144,19 @@ def test_admin_configures_sso_from_metadata_then_a_user_signs_in(page, _browser,
     screenshot(other, "sso_refused")
     other.goto(f"{live_server.url}/recordings/")
     assert parse_qs(urlparse(other.url).query).get("next") == ["/recordings/"]  # not signed in
+
+    # The IdP tile's default RelayState points off-site (here "/\\evil.example", which a
+    # browser reads as another host): the user is signed in, stays on Chorus, and is told.
+    sso_setup["signed_in_at_idp"].append("rey@acme.example")
+    for relay_state in ("/\\evil.example", "https://evil.example/"):
+        context.clear_cookies()
+        tile = context.new_page()
+        tile.goto(f"{sso_setup['tile_url']}?{urlencode({'relay': relay_state})}")
+        expect(tile.get_by_role("status")).to_contain_text("asked to open a page outside Chorus")
+        expect(tile.get_by_text("Rey Rep")).to_be_visible()
+        assert urlparse(tile.url).netloc == urlparse(live_server.url).netloc
+    screenshot(tile, "sso_relay_state_off_site")
+    # The seed's Azure default RelayState (/my-profile?) opens Personal Settings.
+    tile.goto(f"{sso_setup['tile_url']}?{urlencode({'relay': 'cmVkaXJlY3Q9JTJGbXktcHJvZmlsZSUzRg=='})}")
+    expect(tile).to_have_url(f"{live_server.url}/settings/personal/")
     context.close()

@@ -11,10 +11,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT
 
+from chorus.models import User
 from sso.models import SamlConfig, UsedAssertion
 from sso.saml.configure import saml_config_update
 from sso.saml.relay_state import relay_state_decode, relay_state_encode
 from sso.saml.sp import sp_acs_url, sp_entity_id
+from sso.tests.conftest import USER_SCHEMA
 from testutils.factories import UserFactory
 
 OKTA = "http://www.okta.com/exk1chorusacme"
@@ -89,8 +91,9 @@ def test_azure_shaped_login_with_opaque_name_id(org, rep_user, saml_idp, admin_u
                     CLAIMS + "name": ["rey.rep@acmecorp.onmicrosoft.com"]},
     ), relay_state="cmVkaXJlY3Q9JTJGbXktcHJvZmlsZSUzRg==")  # the seed's Azure example: redirect=%2Fmy-profile%3F
     assert resp.status_code == 302
-    assert resp["Location"] == "/my-profile?"
+    assert resp["Location"] == "/settings/personal/"  # /my-profile is Personal Settings now
     assert_signed_in(client, rep_user)
+    assert client.get(resp["Location"]).status_code == 200
 
 
 @pytest.mark.django_db
@@ -106,6 +109,87 @@ def test_jumpcloud_shaped_login(org, rep_user, saml_idp, connect_idp, acs_post, 
     ), relay_state="cmVkaXJIY3Q9Lw==")
     assert resp.status_code == 302 and resp["Location"] == "/"
     assert_signed_in(client, rep_user)
+
+
+# --- Names from the Response (seed: Azure's and JumpCloud's FirstName / LastName) ------------------
+
+
+def _azure(org, saml_idp, admin_user):
+    idp = saml_idp(AZURE, key="azure")
+    saml_config_update(org=org, actor=admin_user, data={
+        "provider": "azure", "app_id": AZURE_TENANT, "certificate": idp.cert_pem, "enabled": True})
+    return idp
+
+
+def _provisioned_without_a_name(scim, email):
+    """What SCIM makes of an IdP that maps no name (JumpCloud's or Entra's defaults can)."""
+    response = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": email, "emails": [{"value": email}]})
+    assert response.status_code == 201 and "name" not in response.json()
+    return User.objects.get(pk=response.json()["id"])
+
+
+NAME_CLAIMS = {
+    # The seed's Azure claims "with the namespace removed", and JumpCloud's attributes.
+    "seed-names": ("FirstName", "LastName"),
+    # Azure's default claims (the seed's "Before" screenshot).
+    "azure-claim-uris": (CLAIMS + "givenname", CLAIMS + "surname"),
+    # Okta's own profile names, and LDAP-style names.
+    "okta-profile-names": ("firstName", "lastName"),
+    "ldap-names": ("givenName", "sn"),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("claims", NAME_CLAIMS.values(), ids=NAME_CLAIMS.keys())
+def test_first_sign_in_fills_the_name_scim_did_not_send(org, scim, saml_idp, admin_user, acs_post, client, claims):
+    user = _provisioned_without_a_name(scim, "nina@acme.example")
+    idp = _azure(org, saml_idp, admin_user)
+    first, last = claims
+    resp = acs_post(idp.response(name_id=str(uuid.uuid4()), name_id_format=NAMEID_FORMAT_PERSISTENT, attributes={
+        "Email": ["nina@acme.example"], first: ["Nina"], last: ["Nguyen"], "Name": ["nina@acme.onmicrosoft.com"]}))
+    assert resp.status_code == 302
+    assert_signed_in(client, user)
+    user.refresh_from_db()
+    assert (user.first_name, user.last_name) == ("Nina", "Nguyen")
+    assert scim.get(f"/Users/{user.pk}").json()["name"] == {"givenName": "Nina", "familyName": "Nguyen"}
+
+
+@pytest.mark.django_db
+def test_jumpcloud_and_okta_names_fill_an_empty_name(org, scim, saml_idp, connect_idp, acs_post, client):
+    jumpcloud = saml_idp(JUMPCLOUD, key="jc")
+    connect_idp(org, jumpcloud, "jumpcloud")
+    user = _provisioned_without_a_name(scim, "jo@acme.example")
+    acs_post(jumpcloud.response(email=user.email, audience=sp_acs_url(), sign_response=True, attributes={
+        "Email": [user.email], "FirstName": ["Jo"], "LastName": ["Jumper"]}))
+    user.refresh_from_db()
+    assert (user.first_name, user.last_name) == ("Jo", "Jumper")
+
+
+@pytest.mark.django_db
+def test_sign_in_never_overwrites_the_name_scim_set(org, scim, saml_idp, admin_user, acs_post, client):
+    response = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "sam@acme.example",
+                                    "name": {"givenName": "Samantha", "familyName": "Okafor"}})
+    user = User.objects.get(pk=response.json()["id"])
+    idp = _azure(org, saml_idp, admin_user)
+    acs_post(idp.response(email=user.email, attributes={
+        "Email": [user.email], "FirstName": ["Sam"], "LastName": ["O."]}))
+    assert_signed_in(client, user)
+    user.refresh_from_db()
+    assert (user.first_name, user.last_name) == ("Samantha", "Okafor")
+
+
+@pytest.mark.django_db
+def test_only_the_first_sign_in_names_the_user(org, scim, saml_idp, admin_user, acs_post, client):
+    """Once named, the user keeps that name (SCIM, not SAML, updates people)."""
+    user = _provisioned_without_a_name(scim, "ana@acme.example")
+    idp = _azure(org, saml_idp, admin_user)
+    acs_post(idp.response(email=user.email, attributes={"Email": [user.email], "FirstName": ["Ana"]}))
+    client.logout()
+    acs_post(idp.response(email=user.email, attributes={
+        "Email": [user.email], "FirstName": ["Anastasia"], "LastName": ["Lee"]}))
+    assert_signed_in(client, user)
+    user.refresh_from_db()
+    assert (user.first_name, user.last_name) == ("Ana", "")
 
 
 @pytest.mark.django_db
@@ -215,18 +299,37 @@ def test_cross_tenant_idp_a_cannot_sign_in_org_b_user(org, other_org, saml_idp, 
     assert_signed_in(client, globex_user)
 
 
+OFF_SITE_TARGETS = [
+    "https://evil.example/", "//evil.example", "/\\evil.example", "\\\\evil.example", "/\\/evil.example",
+    "/\t/evil.example", "/\n/evil.example", "\t//evil.example", "/%2F%2Fevil.example", "/%5Cevil.example",
+    "https:evil.example", "https:/evil.example", "HTTPS://evil.example", "javascript:alert(1)",
+    "https://chorus.ai.evil.example/", "https://evil.example\\@chorus.ai/",
+]
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("relay_state", [
-    b64("redirect=" + quote("https://evil.example/phish", safe="")),
-    b64("redirect=" + quote("//evil.example/", safe="")),
-    b64("redirect=" + quote("/\\evil.example/", safe="")),
-    "https://evil.example/",
-    "//evil.example",
-])
-def test_relay_state_to_another_host_is_refused(okta, rep_user, acs_post, client, relay_state):
+@pytest.mark.parametrize("encoded", [True, False], ids=["seed-format", "raw"])
+@pytest.mark.parametrize("target", OFF_SITE_TARGETS)
+def test_relay_state_off_site_signs_in_and_lands_on_home_with_a_notice(okta, rep_user, acs_post, client,
+                                                                       target, encoded):
+    """A misconfigured IdP default must not lock people out: the signed Response is
+    good, so the person is signed in, lands on the home page and is told why."""
+    relay_state = b64("redirect=" + quote(target, safe="")) if encoded else target
     resp = acs_post(okta.response(email=rep_user.email), relay_state=relay_state)
-    assert_refused(resp, client, "leads outside Chorus")
-    assert "evil" not in resp.get("Location", "")
+    assert resp.status_code == 302, resp.content[:300]
+    assert resp["Location"] == "/"
+    assert_signed_in(client, rep_user)
+    home = client.get(resp["Location"], follow=True)
+    assert home.status_code == 200
+    assert "asked to open a page outside Chorus" in home.content.decode()
+    assert all("evil" not in url for url, _ in home.redirect_chain)
+
+
+@pytest.mark.django_db
+def test_relay_state_to_chorus_shows_no_notice(okta, rep_user, acs_post, client):
+    resp = acs_post(okta.response(email=rep_user.email), relay_state=relay_state_encode("/deals/"))
+    assert resp["Location"] == "/deals/"
+    assert "outside Chorus" not in client.get("/deals/").content.decode()
 
 
 @pytest.mark.django_db

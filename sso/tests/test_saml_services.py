@@ -12,7 +12,7 @@ from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_PERSISTENT, Nam
 from sso.models import SamlConfig
 from sso.saml.acs import saml_email_from
 from sso.saml.idp_metadata import certificates_parse, certificates_pem, idp_metadata_parse, idp_metadata_xml
-from sso.saml.relay_state import relay_state_encode, relay_state_target
+from sso.saml.relay_state import RelayTarget, relay_state_encode, relay_state_target
 from sso.saml.sp import sp_config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "saml"
@@ -62,25 +62,36 @@ def test_certificate_as_bare_base64_pem_or_several_pems():
 
 @pytest.mark.parametrize(("relay_state", "target"), [
     ("cmVkaXJlY3Q9Lw==", "/"),                                    # the seed's "redirect=/"
-    ("cmVkaXJlY3Q9JTJGbXktcHJvZmlsZSUzRg==", "/my-profile?"),     # the seed's Azure example
+    ("cmVkaXJlY3Q9JTJGbXktcHJvZmlsZSUzRg==", "/settings/personal/"),  # the seed's Azure example: /my-profile?
+    (b64("redirect=%2Fmy-profile%2F"), "/settings/personal/"),
     ("cmVkaXJIY3Q9Lw==", "/"),                                    # the seed's JumpCloud typo: redirHct=/
     ("", "/"), (None, "/"), ("!!!", "/"), (b64("nothing"), "/"), (b64("redirect="), "/"),
     ("/recordings/", "/recordings/"),
     (b64("redirect=%2Fdeals%2F%3Fq%3D1"), "/deals/?q=1"),
-    (b64("redirect=https%3A%2F%2Fevil.example%2F"), None),
-    (b64("redirect=%2F%2Fevil.example"), None),
-    (b64("redirect=%2F%5Cevil.example"), None),
-    (b64("redirect=%2F%0D%0ASet-Cookie%3A%20x"), None),
-    (b64("redirect=javascript%3Aalert(1)"), None),
-    ("https://evil.example/", None), ("//evil.example", None),
+    (b64("redirect=%2Frecordings%2F%3Fq%3Da%2520b"), "/recordings/?q=a%20b"),  # encoded query kept as sent
 ])
 def test_relay_state_target(relay_state, target):
-    assert relay_state_target(relay_state) == target
+    assert relay_state_target(relay_state) == RelayTarget(target)
+
+
+@pytest.mark.parametrize("relay_state", [
+    b64("redirect=https%3A%2F%2Fevil.example%2F"), b64("redirect=%2F%2Fevil.example"),
+    b64("redirect=%2F%5Cevil.example"), b64("redirect=%2F%0D%0ASet-Cookie%3A%20x"),
+    b64("redirect=javascript%3Aalert(1)"), b64("redirect=https%3Aevil.example"),
+    b64("redirect=%2F%252F%252Fevil.example"), b64("redirect=%2F%09%2Fevil.example"),
+    "https://evil.example/", "//evil.example", "/\\evil.example", "\\\\evil.example", "https:evil.example",
+    "HTTPS://evil.example", "/%2F%2Fevil.example", "/%5Cevil.example", "/\t/evil.example", "/\n/evil.example",
+    "https://chorus.ai.evil.example/", "https://chorus.ai@evil.example/", "http://chorus.ai/recordings/",
+    "javascript:alert(1)", pytest.param("/" + "x" * 5000, id="longer-than-4096"),
+])
+def test_relay_state_leading_off_site_lands_on_home_and_says_so(relay_state, settings):
+    settings.CHORUS_BASE_URL = "https://chorus.ai"
+    assert relay_state_target(relay_state) == RelayTarget("/", refused=True)
 
 
 def test_relay_state_round_trip():
     for path in ("/", "/recordings/?owner=1&page=2", "/deals/#x"):
-        assert relay_state_target(relay_state_encode(path)) == path
+        assert relay_state_target(relay_state_encode(path)) == RelayTarget(path)
 
 
 @pytest.mark.parametrize(("session_info", "email"), [

@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from sso.models import ScimToken
-from sso.tests.conftest import ScimClient
+from sso.tests.conftest import USER_SCHEMA, ScimClient
 from sso.tokens import scim_token_create, scim_token_revoke
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +85,8 @@ def test_unauthenticated_unknown_url_is_401_not_404(client, scim_org):
 
 
 def test_plain_json_content_type_is_accepted(scim):
-    response = scim.post("/Users", {"userName": "json@acme.example"}, content_type="application/json")
+    response = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "json@acme.example"},
+                         content_type="application/json")
 
     assert response.status_code == 201, response.content
     assert response["Content-Type"] == "application/scim+json"

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from chorus.models import Team, User
-from sso.tests.conftest import load_fixture
+from sso.tests.conftest import GROUP_SCHEMA, load_fixture
 from testutils.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -155,7 +155,7 @@ def test_groups_filter_on_external_id(scim):
 
 
 def test_group_member_removal_by_value_path(scim, scim_org):
-    team = scim.post("/Groups", {"displayName": "Team"}).json()
+    team = scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Team"}).json()
     a, b = _create(scim), _create(scim, userName="b@acme.example", emails=[{"value": "b@acme.example"}],
                                   externalId="x")
     scim.patch(f"/Groups/{team['id']}", {"schemas": [PATCH_OP], "Operations": [
@@ -172,7 +172,8 @@ def test_group_member_removal_by_value_path(scim, scim_org):
 def test_group_membership_filter(scim):
     """Entra checks membership with ``id eq "…" and members[value eq "…"]``."""
     user = _create(scim)
-    group = scim.post("/Groups", {"displayName": "Members", "members": [{"value": user["id"]}]}).json()
+    group = scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Members",
+                                  "members": [{"value": user["id"]}]}).json()
     flt = f'id eq "{group["id"]}" and members[value eq "{user["id"]}"]'
 
     body = scim.get("/Groups", {"filter": flt, "excludedAttributes": "members"}).json()

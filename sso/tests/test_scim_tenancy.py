@@ -3,6 +3,7 @@
 import pytest
 
 from chorus.models import Team, User
+from sso.tests.conftest import GROUP_SCHEMA, USER_SCHEMA
 from testutils.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -12,14 +13,15 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 @pytest.fixture
 def acme_user(scim):
-    response = scim.post("/Users", {"userName": "secret@acme.example", "title": "CFO"})
+    response = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "secret@acme.example", "title": "CFO"})
     assert response.status_code == 201
     return response.json()
 
 
 @pytest.fixture
 def acme_group(scim, acme_user):
-    return scim.post("/Groups", {"displayName": "Acme Execs", "members": [{"value": acme_user["id"]}]}).json()
+    return scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Acme Execs",
+                                 "members": [{"value": acme_user["id"]}]}).json()
 
 
 def test_other_org_gets_404_on_every_verb(other_scim, acme_user, acme_group):
@@ -44,10 +46,10 @@ def test_other_org_lists_and_filters_see_nothing(other_scim, acme_user, acme_gro
 
 def test_same_email_in_two_orgs_is_fine_and_409_reveals_nothing(scim, other_scim, acme_user):
     """Uniqueness is per organisation; a conflict names only what the caller sent."""
-    assert other_scim.post("/Users", {"userName": "secret@acme.example"}).status_code == 201
+    assert other_scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "secret@acme.example"}).status_code == 201
 
     UserFactory(org=User.objects.get(pk=acme_user["id"]).org, email="dup@acme.example", title="Hidden Title")
-    conflict = scim.post("/Users", {"userName": "dup@acme.example"})
+    conflict = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "dup@acme.example"})
 
     assert conflict.status_code == 409
     text = conflict.content.decode()
@@ -55,8 +57,8 @@ def test_same_email_in_two_orgs_is_fine_and_409_reveals_nothing(scim, other_scim
 
 
 def test_other_org_cannot_add_its_users_to_our_group_or_ours_to_its(scim, other_scim, acme_user, acme_group):
-    theirs = other_scim.post("/Users", {"userName": "spy@globex.example"}).json()
-    their_group = other_scim.post("/Groups", {"displayName": "Spies"}).json()
+    theirs = other_scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "spy@globex.example"}).json()
+    their_group = other_scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": "Spies"}).json()
 
     into_ours = scim.patch(f"/Groups/{acme_group['id']}", {"schemas": [PATCH_OP], "Operations": [
         {"op": "add", "path": "members", "value": [{"value": theirs["id"]}]}]})
@@ -69,7 +71,7 @@ def test_other_org_cannot_add_its_users_to_our_group_or_ours_to_its(scim, other_
 
 
 def test_enterprise_manager_from_another_org_is_refused(other_scim, acme_user):
-    theirs = other_scim.post("/Users", {"userName": "spy@globex.example"}).json()
+    theirs = other_scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "spy@globex.example"}).json()
 
     response = other_scim.patch(f"/Users/{theirs['id']}", {"schemas": [PATCH_OP], "Operations": [{
         "op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
@@ -80,7 +82,8 @@ def test_enterprise_manager_from_another_org_is_refused(other_scim, acme_user):
 
 
 def test_manager_email_only_matches_inside_the_org(other_scim, acme_user):
-    theirs = other_scim.post("/Users", {"userName": "spy@globex.example", "manager_email": "secret@acme.example"})
+    theirs = other_scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "spy@globex.example",
+                                        "manager_email": "secret@acme.example"})
 
     user = User.objects.get(pk=theirs.json()["id"])
     assert user.manager is None and user.pending_manager_email == "secret@acme.example"

@@ -2,6 +2,7 @@
 SCIM provisioning (support's switch, the admin's switch, bearer tokens)."""
 
 import hashlib
+import re
 
 import pytest
 
@@ -11,6 +12,7 @@ from sso.saml.configure import saml_config_update
 from sso.saml.idp_metadata import certificates_parse
 from sso.saml.relay_state import relay_state_encode
 from sso.saml.sp import sp_values
+from sso.scim.adapters import DEFAULT_LICENSE, DEFAULT_ROLE
 from sso.scim.provisioning import scim_provisioning_active, scim_provisioning_set
 from sso.tokens import scim_token_authenticate, scim_token_create
 
@@ -147,6 +149,21 @@ def test_an_idp_entity_id_cannot_serve_two_orgs(admin_client, org, other_org, sa
 
 
 # --- SCIM -----------------------------------------------------------------------------------------
+
+
+def test_scim_section_documents_the_custom_attributes_and_their_defaults(admin_client):
+    """chorus_role and chorus_license_type are optional with defaults: the page says
+    so in the words /Schemas uses, before provisioning is even activated."""
+    body = admin_client.get(URL).content.decode()
+    table = body[body.index('data-testid="scim-attributes"'):]
+    table = table[:table.index("</table>")]
+    rows = {cells[0]: cells[1:] for cells in (
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", table)) if cells}
+    assert set(rows) == {"chorus_role", "chorus_license_type", "manager_email"}
+    assert rows["chorus_role"][0] == f"Optional · default {DEFAULT_ROLE}"
+    assert rows["chorus_license_type"][0] == f"Optional · default {DEFAULT_LICENSE}"
+    assert "an update that leaves it out keeps the current role" in rows["chorus_role"][1]
 
 
 def test_scim_needs_support_activation_first(admin_client, org):
