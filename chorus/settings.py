@@ -176,6 +176,12 @@ OUTBOX_BACKOFF_BASE_SECONDS = env.int("OUTBOX_BACKOFF_BASE_SECONDS", default=60)
 OUTBOX_BACKOFF_MAX_SECONDS = env.int("OUTBOX_BACKOFF_MAX_SECONDS", default=6 * 3600)
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
 
+# Outgoing email (the recording-ready notification): a django-environ email URL,
+# e.g. smtp+tls://user:password@smtp.example.com:587. Unset, messages go to the
+# console backend (the process log), so nothing needs a mail server to run.
+EMAIL_URL = env("EMAIL_URL", default="consolemail://")
+globals().update({k: v for k, v in env.email_url_config(EMAIL_URL).items() if v is not None})
+
 # Email is unique per organisation (SCIM uniqueness is per tenant); the
 # EmailBackend handles several accounts sharing one address.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]

@@ -29,13 +29,15 @@ class ConnectionAdmin(admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ("idempotency_key", "org", "target", "kind", "status", "attempts", "next_attempt_at",
-                    "remote_id", "short_error")
+    list_display = ("idempotency_key", "org", "target", "kind", "status", "attempts", "waits", "next_attempt_at",
+                    "write_attempted_at", "remote_id", "short_error")
     list_filter = ("status", "target", "kind")
     search_fields = ("idempotency_key", "remote_id", "org__slug", "last_error")
     list_select_related = ("org",)
     raw_id_fields = ("engagement",)
-    readonly_fields = ("claim_token", "claimed_until", "created_at", "sent_at")
+    # write_attempted_at: the other system may have this record; a retry looks it up
+    # first. Support cannot clear it (that would risk a second copy).
+    readonly_fields = ("claim_token", "claimed_until", "created_at", "sent_at", "write_attempted_at", "waits")
     actions = ["retry_now"]
 
     @admin.display(description="Last error")

@@ -49,7 +49,10 @@ class Delivery(models.Model):
     activity, a Slack summary…). Written in the same transaction that makes the
     engagement ready; sent by workers in batches; ``idempotency_key`` (unique per
     org) means enqueueing twice makes one delivery, and ``remote_id`` records what
-    the other system made so a retry never makes a second copy."""
+    the other system made so a retry never makes a second copy. ``attempts`` counts
+    claims and is never handed back; ``write_attempted_at`` is the persisted fact
+    "a write may have reached the other system", which a sender reads to decide
+    whether to look a record up before writing it again."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -71,6 +74,14 @@ class Delivery(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True,
                                          help_text="A worker holds the row until then; after it the row is due again.")
     claim_token = models.CharField(max_length=32, blank=True)
+    waits = models.PositiveIntegerField(
+        default=0, help_text="Attempts that only waited (a rate limit, a record it links to still on its way); "
+                             "they do not count towards giving up.")
+    write_attempted_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Set before the first write that carries this delivery is sent: from then on the other "
+                  "system may have it (a lost answer is an unknown outcome), so every later attempt looks "
+                  "it up before writing again.")
     remote_id = models.CharField(max_length=255, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -11,8 +11,16 @@ records each result. Claims are safe with many workers on many hosts:
   the same row, and results are written back only to rows still holding the token.
 
 A claim is a lease: a worker that dies leaves rows whose ``claimed_until`` passes,
-and they become due again. Attempts are counted at claim time, so a row that
-crashes its worker every time still gives up after ``OUTBOX_MAX_ATTEMPTS``.
+and they become due again. Attempts are counted at claim time and never handed
+back, so a row that crashes its worker every time still gives up after
+``OUTBOX_MAX_ATTEMPTS``. A rate limit is nobody's fault: a throttled delivery is due
+again exactly when the other system said (no backoff on top, no longer pause than its
+Retry-After), and such waits (``waits``) do not count towards giving up.
+
+"A write may have reached the other system" is a persisted fact, not a guess from the
+attempt count: a sender calls :func:`deliveries_write_attempted` before it sends a
+write, and on every later attempt looks those deliveries up before writing again
+(a 503 or a dropped connection after the other side committed is an unknown outcome).
 """
 
 from __future__ import annotations
@@ -84,20 +92,52 @@ def _chunks(rows: list, size: int):
 MAX_UPDATE_GROUPS = 20
 
 
+def deliveries_write_attempted(*, deliveries: list[Delivery], now: datetime | None = None) -> None:
+    """Persist, before a write carrying ``deliveries`` is sent, that the other system
+    may have them from now on (one UPDATE; rows already marked are left alone). Any
+    later attempt sees ``write_attempted_at`` and looks them up before writing again."""
+    todo = [d for d in deliveries if d.write_attempted_at is None]
+    if not todo:
+        return
+    now = now or timezone.now()
+    Delivery.objects.filter(id__in=[d.id for d in todo], write_attempted_at__isnull=True).update(
+        write_attempted_at=now)
+    for d in todo:
+        d.write_attempted_at = now
+
+
+def _hold_back(org_id: int, target: str, until: datetime) -> None:
+    """Rows of the same org and target that fall due before ``until`` wait too."""
+    Delivery.objects.filter(
+        org_id=org_id, target=target, status__in=[S.QUEUED, S.RETRYING], next_attempt_at__lt=until
+    ).update(next_attempt_at=until)
+
+
 def _finish(token: str, rows: list[Delivery], results: dict[int, SendResult], now: datetime) -> dict[str, int]:
     counts = {"sent": 0, "retrying": 0, "failed": 0}
     max_attempts = settings.OUTBOX_MAX_ATTEMPTS
+    waited: set[int] = set()
+    hold: datetime | None = None
     for d in rows:
         r = results.get(d.id) or SendResult(d.id, ok=False, error="The sender returned no result for this delivery.")
         d.claimed_until, d.claim_token = None, ""
+        failures = d.attempts - d.waits  # rate-limit and dependency waits don't count towards giving up
         if r.ok:
             d.status, d.remote_id, d.sent_at, d.last_error = S.SENT, r.remote_id or d.remote_id, now, ""
-        elif r.permanent or d.attempts >= max_attempts:
-            d.status = S.FAILED
-            d.last_error = r.error if r.permanent else f"Gave up after {d.attempts} attempts: {r.error}"
+        elif r.permanent:
+            d.status, d.last_error = S.FAILED, r.error
+        elif r.throttled or r.waiting:
+            d.status, d.last_error, d.waits = S.RETRYING, r.error, d.waits + 1
+            wait = r.retry_after if r.retry_after is not None else backoff_seconds(max(1, failures))
+            d.next_attempt_at = now + timedelta(seconds=wait)
+            waited.add(d.id)
+            if r.throttled:
+                hold = max(hold or d.next_attempt_at, d.next_attempt_at)
+        elif failures >= max_attempts:
+            d.status, d.last_error = S.FAILED, f"Gave up after {d.attempts} attempts: {r.error}"
         else:
             d.status, d.last_error = S.RETRYING, r.error
-            d.next_attempt_at = now + timedelta(seconds=max(backoff_seconds(d.attempts), r.retry_after or 0))
+            d.next_attempt_at = now + timedelta(seconds=max(backoff_seconds(failures), r.retry_after or 0))
         counts["sent" if d.status == S.SENT else d.status] += 1
     ids = [d.id for d in rows]
     still_ours = set(Delivery.objects.filter(id__in=ids, claim_token=token).values_list("id", flat=True))
@@ -114,30 +154,32 @@ def _finish(token: str, rows: list[Delivery], results: dict[int, SendResult], no
     # UPDATE per group; a CASE update only when the outcomes are too varied.
     groups: dict[tuple, list[int]] = defaultdict(list)
     for d in others:
-        groups[(d.status, d.last_error, d.next_attempt_at)].append(d.id)
+        groups[(d.status, d.last_error, d.next_attempt_at, d.id in waited)].append(d.id)
     if len(groups) > MAX_UPDATE_GROUPS:
         Delivery.objects.bulk_update(others, ["status", "last_error", "next_attempt_at", "claimed_until",
-                                              "claim_token"])
+                                              "claim_token", "waits"])
     else:
-        for (status, error, next_attempt_at), ids in groups.items():
+        for (status, error, next_attempt_at, waits), ids in groups.items():
+            extra = {"waits": F("waits") + 1} if waits else {}
             Delivery.objects.filter(id__in=ids, claim_token=token).update(
-                status=status, last_error=error, next_attempt_at=next_attempt_at, claimed_until=None, claim_token="")
+                status=status, last_error=error, next_attempt_at=next_attempt_at, claimed_until=None, claim_token="",
+                **extra)
+    if hold:
+        _hold_back(rows[0].org_id, rows[0].target, hold)
     return counts
 
 
 def _defer(token: str, rows: list[Delivery], exc: RateLimited, now: datetime) -> None:
-    """A rate limit is nobody's fault: give the attempt back and wait as told. Rows
-    of the same org and target that fall due before then wait too."""
+    """A rate limit is nobody's fault: wait as told — the attempt is kept (never
+    handed back), the wait is counted in ``waits`` so it does not bring giving up
+    closer. Rows of the same org and target that fall due before then wait too."""
     until = now + timedelta(seconds=exc.retry_after)
     message = f"{exc} — retrying after {int(exc.retry_after)} s"
     Delivery.objects.filter(id__in=[d.id for d in rows], claim_token=token).update(
-        status=S.RETRYING, attempts=F("attempts") - 1, next_attempt_at=until, last_error=message,
+        status=S.RETRYING, waits=F("waits") + 1, next_attempt_at=until, last_error=message,
         claimed_until=None, claim_token="",
     )
-    first = rows[0]
-    Delivery.objects.filter(
-        org_id=first.org_id, target=first.target, status__in=[S.QUEUED, S.RETRYING], next_attempt_at__lt=until
-    ).update(next_attempt_at=until)
+    _hold_back(rows[0].org_id, rows[0].target, until)
 
 
 def outbox_process(*, limit: int = 1000, now: datetime | None = None) -> dict[str, int]:
@@ -186,7 +228,8 @@ def outbox_drain(*, limit: int = 1000, max_rounds: int = 50) -> dict[str, int]:
 
 def delivery_retry_now(*, deliveries) -> int:
     """Support's "retry now": failed or waiting rows become due at once with a
-    fresh set of attempts."""
+    fresh set of attempts. ``write_attempted_at`` stays: a write that may have
+    reached the other system still has to be looked up first."""
     return deliveries.exclude(status__in=[S.SENT, S.SENDING]).update(
-        status=S.QUEUED, attempts=0, next_attempt_at=timezone.now(), claimed_until=None, claim_token=""
+        status=S.QUEUED, attempts=0, waits=0, next_attempt_at=timezone.now(), claimed_until=None, claim_token=""
     )

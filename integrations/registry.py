@@ -38,7 +38,12 @@ class Provider:
 @dataclass
 class SendResult:
     """What happened to one delivery. ``ok`` with the remote id; otherwise an
-    error, retried unless ``permanent``, not before ``retry_after`` seconds."""
+    error, retried unless ``permanent``, not before ``retry_after`` seconds.
+    ``throttled``: it only waited for a rate limit — it is due again exactly
+    ``retry_after`` seconds later (no backoff on top), the org's other rows for the
+    same target wait with it, and the wait does not count towards giving up.
+    ``waiting``: it waits for another delivery (the contact it links to): due again
+    ``retry_after`` seconds later, not counted either."""
 
     delivery_id: int
     ok: bool
@@ -46,6 +51,8 @@ class SendResult:
     error: str = ""
     permanent: bool = False
     retry_after: float | None = None
+    throttled: bool = False
+    waiting: bool = False
 
 
 class IntegrationError(Exception):
@@ -55,9 +62,12 @@ class IntegrationError(Exception):
 
 
 class RateLimited(Exception):
-    """The whole batch was refused for a rate limit (HTTP 429, Salesforce
-    REQUEST_LIMIT_EXCEEDED…): try again after ``retry_after`` seconds without
-    counting it against the deliveries."""
+    """The whole batch was refused for a rate limit before anything was sent (HTTP
+    429…): try again after ``retry_after`` seconds. The claim still counts as an
+    attempt (attempts are never handed back) but the wait does not count towards
+    giving up. A sender that already has results for some deliveries returns them
+    with ``SendResult(throttled=True)`` for the rest instead, so nothing it learnt is
+    thrown away."""
 
     def __init__(self, retry_after: float, message: str = "Rate limited"):
         super().__init__(message)

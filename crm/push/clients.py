@@ -3,9 +3,10 @@
 rate-limit headers that client libraries' exceptions drop) and the token refresh.
 
 Why not reuse CRM Connect's session (``CrmHttpSession``): it sleeps through 429/503
-inside the call (right for a sync job), while the outbox must hand a rate limit back
-as :class:`~integrations.registry.RateLimited` so the worker moves on and the
-deliveries wait as told. Token refresh stays with CRM Connect:
+inside the call (right for a sync job), while a push must hand a rate limit back to
+the outbox (throttled results: the worker moves on and the deliveries wait exactly
+as told), and must never re-send a write by itself (a lost answer is an unknown
+outcome the sender looks up). Token refresh stays with CRM Connect:
 :func:`refresh_access_token` asks the provider session for a fresh token.
 """
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
+
 from crm.providers import get_provider
 from crm.push.forms import CrmObjectsForm
 from crm.push.models import CELLS, COLUMN_LABELS, COLUMNS, CrmPushState, RequiredCrmField
@@ -28,6 +30,12 @@ def crm_objects_context(*, org, form: CrmObjectsForm | None = None, saved: bool 
         "form": form, "matrix": form.matrix(),
         "columns": [COLUMN_LABELS[c] for c in COLUMNS], "history": crm_objects_history(org=org),
         "saved": saved, "push_state": states[0] if states else None,
+        # What the CRM lacks that some objects need (HubSpot: a scope, custom objects).
+        "setup_problems": sorted(set((connection.config.get("push_setup_problems") or {}).values()))
+        if connection else [],
+        # Which limit stopped pushes, and until when (while it still holds).
+        "paused_until": next((s.paused_until for s in states if s.paused_until and s.paused_until > timezone.now()),
+                             None),
     }
 
 

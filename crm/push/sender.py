@@ -3,16 +3,23 @@ dependency order (accounts, contacts, then the task or event that names them, th
 tracker fields, the custom objects, the transcript), each kind in the largest
 requests the CRM allows.
 
-Exactly once:
+Exactly once, whatever happened to an earlier attempt:
 
-* a delivery claimed for the first time (``attempts == 1``) cannot have reached the
-  CRM before, so it is created straight away;
-* a delivery claimed again (a timeout, a dropped connection, a worker killed after
-  the CRM answered) is first looked up by its Chorus key, and only created when the
-  CRM does not have it — or upserted on an external id where the object has one;
-* a rate limit before anything of the batch was written hands the whole batch back
-  to the outbox (``RateLimited``: no attempt is spent); after a write, only the
-  rest of the batch waits, with the server's Retry-After.
+* a write whose answer was lost (a 5xx after the CRM committed, a reset
+  connection, a timeout, a worker killed after the CRM answered) has an *unknown*
+  outcome, never "nothing written". Before a create is sent, its deliveries are
+  marked (``Delivery.write_attempted_at``, persisted); a delivery marked by an
+  earlier attempt is looked up by the key its record carries before anything is
+  created again. Upserts on an external id and updates are their own look-up;
+* the outbox never hands an attempt back, and a rate limit only makes the
+  deliveries wait (exactly the server's Retry-After) without counting towards
+  giving up.
+
+Each kind is on its own: a kind the CRM refuses for good (a missing object, field
+or permission) is settled once with a sentence that says what to fix, a kind that
+fails for a while is retried, and neither touches another kind's deliveries or
+the results the batch already has. A rate limit stops the rest of the batch; what
+was settled before it stays settled.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ from django.utils import timezone
 from crm.push.models import CrmPushState
 from crm.push.services import KINDS, crm_connection_for_push
 from integrations.models import Delivery
-from integrations.registry import RateLimited, SendResult
+from integrations.outbox import deliveries_write_attempted
+from integrations.registry import SendResult
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +47,9 @@ NO_CONNECTION = "No CRM is connected: connect one under CRM Connect and Chorus p
 
 
 class Throttled(Exception):
-    """The CRM asked us to wait (429/503, Salesforce REQUEST_LIMIT_EXCEEDED) or we
-    stop ourselves before the allowance runs out."""
+    """The CRM asked us to wait (a rate limit, read as its documentation says) or we
+    stop ourselves before the daily allowance runs out. ``str(exc)`` says which
+    limit, for the page; ``retry_after`` is the server's own wait."""
 
     def __init__(self, message: str, retry_after: float, *, daily: bool = False):
         super().__init__(message)
@@ -50,7 +59,13 @@ class Throttled(Exception):
 
 class Transient(Exception):
     """A timeout, dropped connection or server error: the outcome is unknown, so the
-    deliveries are retried and looked up first."""
+    deliveries are retried, and looked up first where a create may have landed."""
+
+
+class Refused(Exception):
+    """The CRM refused what the call carried, for good: a missing object, field or
+    permission, an invalid request. The deliveries are settled once with
+    ``str(exc)``, which says what an admin does about it."""
 
 
 def chunks(items: Iterable, size: int) -> Iterator[list]:
@@ -61,33 +76,49 @@ def chunks(items: Iterable, size: int) -> Iterator[list]:
 
 @dataclass
 class Batch:
-    """The state of one ``send``: results so far, remote ids by Chorus key, and
-    whether anything was written (after which a rate limit can't return the
-    whole batch)."""
+    """The state of one ``send``: results so far, remote ids by Chorus key, which
+    deliveries an earlier attempt may have written, and whether a rate limit
+    stopped the batch."""
 
     deliveries: list[Delivery]
     results: dict[int, SendResult] = field(default_factory=dict)
     remote: dict[str, str] = field(default_factory=dict)  # idempotency key → remote id (sent)
     pending: set[str] = field(default_factory=set)  # keys not settled yet: dependants wait
-    wrote: bool = False
     stopped: Throttled | None = None
     usage: tuple[int, int] | None = None
     http_calls: int = 0
+    context: dict[str, Any] = field(default_factory=dict)  # what one CRM's sender keeps for the send
     keys: set[str] = field(init=False)  # the Chorus keys of this batch's deliveries
+    maybe_written: set[int] = field(init=False)  # ids an earlier attempt may have written
 
     def __post_init__(self) -> None:
         self.keys = {d.idempotency_key for d in self.deliveries}
+        self.maybe_written = {d.id for d in self.deliveries if d.write_attempted_at is not None}
+
+    def retried(self, items: list[Delivery]) -> list[Delivery]:
+        """Those of ``items`` an earlier attempt may have written: look them up first."""
+        return [d for d in items if d.id in self.maybe_written]
+
+    def before_write(self, items: list[Delivery]) -> None:
+        """Persist that a write carrying ``items`` is about to be sent."""
+        deliveries_write_attempted(deliveries=items)
 
     def ok(self, d: Delivery, remote_id: str) -> None:
         self.results[d.id] = SendResult(d.id, ok=True, remote_id=str(remote_id))
         self.remote[d.idempotency_key] = str(remote_id)
         self.pending.discard(d.idempotency_key)
 
-    def fail(self, d: Delivery, error: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    def fail(self, d: Delivery, error: str, *, permanent: bool = False, retry_after: float | None = None,
+             waiting: bool = False) -> None:
         self.results[d.id] = SendResult(d.id, ok=False, error=error[:2000], permanent=permanent,
-                                        retry_after=retry_after)
+                                        retry_after=retry_after, waiting=waiting)
         if permanent:
             self.pending.discard(d.idempotency_key)
+
+    def wait(self, d: Delivery, exc: Throttled) -> None:
+        """A rate limit: due again after exactly the server's wait, not counted."""
+        self.results[d.id] = SendResult(d.id, ok=False, error=str(exc)[:2000], retry_after=exc.retry_after,
+                                        throttled=True)
 
     def open(self, items: list[Delivery]) -> list[Delivery]:
         return [d for d in items if d.id not in self.results]
@@ -123,6 +154,7 @@ class CrmPushSender:
         for d in deliveries:
             by_kind[d.kind].append(d)
         try:
+            self.prepare(api, batch)
             for kind in KINDS:
                 items = by_kind.pop(kind, [])
                 if items:
@@ -134,17 +166,20 @@ class CrmPushSender:
             self._record_state(org, batch)
         return [batch.results.get(d.id) or SendResult(d.id, ok=False, error="Not sent.") for d in deliveries]
 
+    def prepare(self, api, batch: Batch) -> None:
+        """Before the first kind: what a CRM needs set up first (HubSpot's properties)."""
+
     def _send_kind(self, api, kind: str, items: list[Delivery], batch: Batch) -> None:
         if batch.stopped:
             for d in items:
-                batch.fail(d, str(batch.stopped), retry_after=batch.stopped.retry_after)
+                batch.wait(d, batch.stopped)
             return
         ready = []
         for d in items:
             deps = [k for k in self.dependencies(d) if k in batch.pending]
             if deps:
                 batch.fail(d, "Waiting for the contact or account it is linked to.",
-                           retry_after=DEPENDENCY_WAIT_SECONDS)
+                           retry_after=DEPENDENCY_WAIT_SECONDS, waiting=True)
             else:
                 ready.append(d)
         if not ready:
@@ -154,17 +189,29 @@ class CrmPushSender:
             for d in ready:
                 batch.fail(d, f"{self.label} does not take “{kind}” objects from Chorus.", permanent=True)
             return
+        self.settle(batch, ready, lambda: handler(api, ready, batch), what=kind)
+
+    def settle(self, batch: Batch, items: list[Delivery], send, *, what: str) -> None:
+        """Run ``send`` for ``items`` and settle whatever it left open by what went
+        wrong: a rate limit stops the batch (they wait as told), an unknown outcome
+        is retried, a refusal is final. Nothing outside ``items`` is touched."""
         try:
-            handler(api, ready, batch)
+            send()
         except Throttled as exc:
             batch.stopped = exc
-            if not batch.wrote:
-                raise RateLimited(exc.retry_after, str(exc)) from exc
-            for d in batch.open(ready):
-                batch.fail(d, str(exc), retry_after=exc.retry_after)
+            for d in batch.open(items):
+                batch.wait(d, exc)
         except Transient as exc:
-            for d in batch.open(ready):
+            for d in batch.open(items):
                 batch.fail(d, str(exc))
+        except Refused as exc:
+            for d in batch.open(items):
+                batch.fail(d, str(exc), permanent=True)
+        except Exception as exc:  # a bug or an answer nobody expected: this kind only
+            log.exception("%s push of %s failed", self.label, what)
+            for d in batch.open(items):
+                batch.fail(d, f"Unexpected error while sending to {self.label} ({type(exc).__name__}); "
+                              "Chorus retries.")
 
     @staticmethod
     def each_chunk(batch: Batch, items: list[Delivery], size: int, send_chunk) -> None:
@@ -232,15 +279,19 @@ class CrmPushSender:
                 "pushing and resumes as the allowance frees up.", 3600.0, daily=True)
 
     def _record_state(self, org, batch: Batch) -> None:
+        """What the CRM Objects Creation section shows: the allowance seen, and which
+        limit stopped pushes until when (cleared by the next batch that isn't stopped)."""
         stopped = batch.stopped
         if batch.usage is None and stopped is None:
+            CrmPushState.objects.for_org(org).filter(provider=self.target).exclude(message="").update(
+                message="", paused_until=None, updated_at=timezone.now())
             return
         defaults: dict[str, Any] = {"updated_at": timezone.now()}
         if batch.usage:
             defaults["api_used"], defaults["api_limit"] = batch.usage
-        if stopped and stopped.daily:
+        if stopped:
             defaults["paused_until"] = timezone.now() + timedelta(seconds=stopped.retry_after)
-            defaults["message"] = str(stopped)
+            defaults["message"] = str(stopped)[:500]
         else:
             defaults["paused_until"], defaults["message"] = None, ""
         CrmPushState.objects.update_or_create(org=org, provider=self.target, defaults=defaults)

@@ -84,11 +84,13 @@ def id_token_claims(**extra) -> dict:
 DYNAMICS_OWNER = "6f0e0000-0000-0000-0000-000000000001"
 PUSH_CRMS = {
     "salesforce": {"fake": crm_fakes.FakeSalesforce, "paths": r"/services/data/.*", "owner": "005000000000001",
-                   "token": "sf-token", "config": lambda base: {"instance_url": base}},
-    "hubspot": {"fake": crm_fakes.FakeHubSpot, "paths": r"/crm/.*", "owner": "77",
-                "token": "hs-token", "config": lambda base: {"crm_org_id": "123"}},
+                   "token": "sf-token", "config": lambda base: {"instance_url": base, "crm_org_id": "00D1"}},
+    # A HubSpot connection as connecting leaves it: the Chorus properties and custom
+    # objects set up (the fake fixture sets its side up the same way).
+    "hubspot": {"fake": crm_fakes.FakeHubSpot, "paths": r"/crm.*", "owner": "77",
+                "token": "hs-token", "config": lambda base: {"crm_org_id": "123", **crm_fakes.FakeHubSpot().set_up()}},
     "dynamics": {"fake": crm_fakes.FakeDataverse, "paths": r"/api/data/.*", "owner": DYNAMICS_OWNER,
-                 "token": "d365-token", "config": lambda base: {"org_url": base}},
+                 "token": "d365-token", "config": lambda base: {"org_url": base, "crm_org_id": "tenant-1"}},
 }
 
 
@@ -117,4 +119,7 @@ def rep(org, push_crm):
 def fake(crm_server, caplog, push_crm):
     caplog.set_level(logging.WARNING, logger="werkzeug")
     spec = PUSH_CRMS[push_crm]
-    return crm_fakes.serve(crm_server, spec["fake"](), spec["paths"])
+    fake = spec["fake"]()
+    if hasattr(fake, "set_up"):
+        fake.set_up()
+    return crm_fakes.serve(crm_server, fake, spec["paths"])

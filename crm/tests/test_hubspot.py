@@ -79,7 +79,9 @@ def test_connect_exchanges_code_and_reads_the_portal(admin_client, org, admin_us
         "state": state, "scope": ("oauth crm.objects.companies.read crm.objects.deals.read crm.objects.contacts.read "
                                   "crm.schemas.companies.read crm.schemas.deals.read crm.schemas.contacts.read "
                                   "crm.objects.contacts.write crm.objects.companies.write crm.objects.deals.write "
-                                  "crm.objects.custom.read crm.objects.custom.write crm.schemas.custom.read")}
+                                  "crm.objects.custom.read crm.objects.custom.write crm.schemas.custom.read "
+                                  "crm.schemas.contacts.write crm.schemas.companies.write crm.schemas.deals.write "
+                                  "crm.schemas.custom.write")}
     crm_server.expect_request("/oauth/v1/token", method="POST").respond_with_json(
         {"access_token": "HS-ACCESS-1", "refresh_token": "HS-REFRESH-1", "token_type": "bearer", "expires_in": 1800})
     crm_server.expect_request("/oauth/v1/access-tokens/HS-ACCESS-1").respond_with_json(

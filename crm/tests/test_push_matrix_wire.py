@@ -22,9 +22,10 @@ OPP, ACCOUNT = "6f0e0000-0000-0000-0000-0000000000a1", "6f0e0000-0000-0000-0000-
 
 CRMS = {
     "hubspot": {
-        "fake": testing.FakeHubSpot, "path": r"/crm/.*",
+        "fake": testing.FakeHubSpot, "path": r"/crm.*",
         "ids": {"crm_account_id": "5001", "crm_opportunity_id": "9001"},
-        "config": lambda url: {"crm_org_id": "123"}, "owner": "77",
+        # Connected: the Chorus properties and custom objects set up (both sides).
+        "config": lambda url: {"crm_org_id": "123", **testing.FakeHubSpot().set_up()}, "owner": "77",
         "rows": {
             "task": {"tasks": 1},
             "tracker": {"deals.updates": 1},
@@ -66,7 +67,10 @@ def _push(settings, monkeypatch):
 def crm(request, org, crm_server, caplog):
     caplog.set_level(logging.WARNING, logger="werkzeug")
     spec = CRMS[request.param]
-    fake = testing.serve(crm_server, spec["fake"](), spec["path"])
+    fake = spec["fake"]()
+    if hasattr(fake, "set_up"):
+        fake.set_up()
+    testing.serve(crm_server, fake, spec["path"])
     Connection.objects.create(org=org, provider=request.param, status="ok",
                               config=spec["config"](crm_server.url_for("").rstrip("/")),
                               secrets={"access_token": "token"})

@@ -46,7 +46,9 @@ def fields(org):
 @pytest.fixture
 def fake(crm_server, caplog):
     caplog.set_level(logging.WARNING, logger="werkzeug")
-    return testing.serve(crm_server, testing.FakeSalesforce(), r"/services/data/.*")
+    # The org's own picklists, which Salesforce (and the fake) only take because they exist.
+    return testing.serve(crm_server, testing.FakeSalesforce(custom_fields={
+        "Task": {"Call_Outcome__c"}, "Opportunity": {"Next_Step_Stage__c", "Notes__c"}}), r"/services/data/.*")
 
 
 def meeting(org, owner):
@@ -116,7 +118,8 @@ def test_dynamics_gets_the_option_value_of_the_label_the_rep_picked(client, org,
     caplog.set_level(logging.WARNING, logger="werkzeug")
     Connection.objects.create(org=org, provider="dynamics", status="ok",
                               config={"org_url": crm_server.url_for("").rstrip("/")}, secrets={"access_token": "t"})
-    fake = testing.serve(crm_server, testing.FakeDataverse(), r"/api/data/.*")
+    fake = testing.serve(crm_server, testing.FakeDataverse(custom_columns={
+        "opportunity": {"new_outcome": "Edm.Int32"}}), r"/api/data/.*")
     field = CrmField.objects.create(
         org=org, provider="dynamics", object_name="Opportunity", api_name="new_outcome", label="Outcome",
         field_type="Picklist", picklist_values=["Lost", "Won back"], picklist_codes={"Lost": 100000000,

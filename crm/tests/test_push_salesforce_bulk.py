@@ -208,18 +208,22 @@ def test_a_worker_killed_while_the_job_runs_makes_no_copies(org, rep, connection
 
 
 def test_fault_run_through_bulk_exactly_once(org, rep, connection, fake, monkeypatch, settings):
-    """The fault mix with jobs: 20 % of calls fail (429, 503, slow and dropped
-    answers after the write), a worker dies after a write twice."""
+    """The fault mix with jobs: each job's UploadComplete is committed and then
+    answered 503, reset, too slowly or dropped; 20 % of calls fail besides (429,
+    503, the same losses); a worker dies right after UploadComplete, twice."""
     settings.OUTBOX_MAX_ATTEMPTS = 20
     monkeypatch.setattr(sf_sender, "BULK_THRESHOLD", 50)
     monkeypatch.setattr(sf_sender.PushHttp, "timeout", (3, 0.3))
     fake.faults = 0.2
+    fake.plan_faults({"job run": r"^PATCH \S+jobs/ingest/\w+\n"})
     matrix(org, custom_object_recording=False, tracker_recording=False)
     testing.seed_engagements(org=org, owner=rep, count=300, moments=1)
     prepare_all(org)
-    kills = testing.kill_twice(monkeypatch, SalesforceSender, "call", fake, every=5, when=lambda a, kw: kw["write"])
-    testing.drain_through_kills(rounds=40)
-    assert len(kills) == 2 and any(re.match(r"jobs/ingest/\w+$", args[2]) for args, _ in kills)
+    kills = testing.kill_twice(monkeypatch, SalesforceSender, "call", fake, every=1,
+                               when=lambda a, kw: kw["write"] and re.match(r"jobs/ingest/\w+$", a[2]))
+    testing.drain_through_kills(rounds=60, limit=120)  # 60 meetings a claim: two jobs each (contacts, tasks)
+    assert len(kills) == 2
+    assert set(fake.fault_log) == {("job run", f) for f in testing.AFTER_COMMIT}
     assert not Delivery.objects.exclude(status=S.SENT).exists()
     assert fake.jobs and sum(fake.fault_counts.values()) > 5
     assert sorted(t["CallObject"] for t in fake.records["Task"]) == sorted(

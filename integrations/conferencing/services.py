@@ -529,7 +529,7 @@ def _recording_completed(event: ZoomEvent) -> tuple[str, str]:
             # Account matching, CRM Objects Creation and whatever else listens: written
             # in this transaction, with the engagement.
             engagements_ready(org=org, engagements=[engagement])
-            transaction.on_commit(lambda: _notify_ready(engagement=engagement))
+            recording_ready_email_queue(engagement=engagement)
     except IntegrityError:  # another worker imported the same meeting meanwhile
         if not RecordingFile.objects.filter(bucket=bucket, name=saved).exists():
             storage.recording_delete_stored(bucket=bucket, name=saved)
@@ -564,6 +564,43 @@ READY_SUBJECT = "Your recording is ready: {title}"
 READY_BODY = (
     "Hi {name},\n\nYour Zoom meeting “{title}” ({when}) has been processed and is ready in Chorus:\n{url}\n\n— Chorus"
 )
+
+
+# The email is its own job: a mail server that is down or refuses is logged and tried
+# again after 5, 10, 20, 40 minutes, and never fails (or delays) the import.
+READY_EMAIL_MAX_ATTEMPTS = 5
+READY_EMAIL_RETRY_BASE = timedelta(minutes=5)
+READY_EMAIL_TASK = "integrations.conferencing.tasks.recording_ready_email_task"
+
+
+def recording_ready_email_queue(*, engagement: Engagement) -> None:
+    """Queue the owner's "your recording is ready" email once the import commits."""
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task(READY_EMAIL_TASK, engagement.pk, group="zoom-email"))
+
+
+def recording_ready_email_send(*, engagement_id: int, attempt: int = 1) -> str:
+    """Send the recording-ready email; on failure log it and schedule another try
+    (up to ``READY_EMAIL_MAX_ATTEMPTS``). Returns what happened."""
+    engagement = Engagement.objects.select_related("owner").filter(pk=engagement_id).first()
+    if engagement is None or engagement.owner is None or not engagement.owner.email:
+        return "skipped"
+    try:
+        _notify_ready(engagement=engagement)
+    except Exception:
+        log.warning("Recording-ready email for engagement %s could not be sent (attempt %d of %d)", engagement_id,
+                    attempt, READY_EMAIL_MAX_ATTEMPTS, exc_info=True)
+        if attempt >= READY_EMAIL_MAX_ATTEMPTS:
+            return "failed"
+        from django_q.models import Schedule
+        from django_q.tasks import schedule
+
+        schedule(READY_EMAIL_TASK, engagement_id, attempt + 1, schedule_type=Schedule.ONCE, repeats=-1,
+                 next_run=timezone.now() + READY_EMAIL_RETRY_BASE * 2 ** (attempt - 1),
+                 name=f"recording-ready email {engagement_id} (attempt {attempt + 1})")
+        return "retrying"
+    return "sent"
 
 
 def _notify_ready(*, engagement: Engagement) -> None:

@@ -8,6 +8,10 @@ def zoom_event_process_task(event_id: int) -> str | None:
     return event.status if event else None
 
 
+def recording_ready_email_task(engagement_id: int, attempt: int = 1) -> str:
+    return services.recording_ready_email_send(engagement_id=engagement_id, attempt=attempt)
+
+
 def zoom_events_retry_due_task() -> int:
     return services.zoom_events_retry_due()
 

@@ -111,7 +111,9 @@ def test_retry_after_from_the_api_wins_over_a_shorter_backoff(org, sender):
     assert (d.next_attempt_at - now).total_seconds() == 3600
 
 
-def test_rate_limited_batch_waits_without_using_attempts(org, other_org, sender):
+def test_rate_limited_batch_waits_as_told_keeping_its_attempt(org, other_org, sender):
+    """The attempt is not handed back (a later attempt must know it was claimed), but
+    the wait is counted apart and does not bring giving up closer."""
     sender.result = lambda d: RateLimited(120, "HubSpot rate limit (TEN_SECONDLY_ROLLING)")
     sender.batch_size = 2
     enqueue(org, 5)
@@ -121,11 +123,48 @@ def test_rate_limited_batch_waits_without_using_attempts(org, other_org, sender)
     assert result["deferred"] == 6
     rows = Delivery.objects.for_org(org)
     assert {r.status for r in rows} == {S.RETRYING}
-    assert {r.attempts for r in rows} == {0}
+    assert {(r.attempts, r.waits) for r in rows} == {(1, 1)}
     assert {r.next_attempt_at for r in rows} == {now + timedelta(seconds=120)}
     assert "retrying after 120 s" in rows[0].last_error
     theirs.refresh_from_db()
     assert theirs.next_attempt_at == now + timedelta(seconds=120)  # its own batch was refused too
+
+
+def test_a_throttled_result_waits_exactly_retry_after_and_never_gives_up(org, sender, settings):
+    """A sender that already has results answers the rest "throttled": no backoff on
+    top of the Retry-After, the org's other due rows wait with it, and rate-limit
+    waits never exhaust the attempts."""
+    settings.OUTBOX_MAX_ATTEMPTS = 2
+    sender.result = lambda d: SendResult(d.id, ok=False, error="429 (TEN_SECONDLY_ROLLING)", retry_after=2,
+                                         throttled=True)
+    (d,) = enqueue(org, 1)
+    now = timezone.now()
+    for _ in range(5):
+        outbox.outbox_process(now=now)
+        d.refresh_from_db()
+        assert d.status == S.RETRYING and (d.next_attempt_at - now).total_seconds() == 2
+        now = d.next_attempt_at
+    assert (d.attempts, d.waits) == (5, 5)
+    sender.result = lambda d: SendResult(d.id, ok=False, error="503")
+    outbox.outbox_process(now=now)
+    d.refresh_from_db()
+    assert d.status == S.RETRYING and (d.next_attempt_at - now).total_seconds() == 60  # the first real failure
+    outbox.outbox_process(now=d.next_attempt_at)
+    d.refresh_from_db()
+    assert d.status == S.FAILED and d.last_error == "Gave up after 7 attempts: 503"
+
+
+def test_a_write_attempt_is_a_persisted_fact_that_retry_now_keeps(org, sender):
+    (d,) = enqueue(org, 1)
+    sender.result = lambda x: (outbox.deliveries_write_attempted(deliveries=[x]),
+                               SendResult(x.id, ok=False, permanent=True, error="refused"))[1]
+    outbox.outbox_process()
+    d.refresh_from_db()
+    assert d.write_attempted_at is not None
+    written_at = d.write_attempted_at
+    outbox.delivery_retry_now(deliveries=Delivery.objects.filter(pk=d.pk))
+    d.refresh_from_db()
+    assert (d.status, d.attempts, d.write_attempted_at) == (S.QUEUED, 0, written_at)
 
 
 def test_permanent_errors_fail_at_once(org, sender):

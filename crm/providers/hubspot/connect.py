@@ -8,6 +8,7 @@ retries 429/503 after the ``Retry-After`` the server sends.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from hubspot.crm.objects import PublicObjectSearchRequest
 from hubspot.crm.objects.exceptions import ApiException as ObjectsApiException
 from hubspot.crm.pipelines.exceptions import ApiException as PipelinesApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
+from hubspot.crm.schemas.exceptions import ApiException as SchemasApiException
 from hubspot.oauth.exceptions import ApiException as OAuthApiException
 from urllib3.util.retry import Retry
 
@@ -40,13 +42,20 @@ from crm.providers.base import (
 from crm.providers.objects import ACCOUNT, CONTACT, LEAD, OPPORTUNITY
 from integrations.http import ca_bundle
 
+log = logging.getLogger(__name__)
+
 LABEL = "HubSpot"
 # Read to sync; write to push call activity (tasks, notes, contacts, companies,
-# the Chorus custom objects) and required-field answers on deals.
+# the Chorus custom objects) and required-field answers on deals; and the schema
+# scopes to create what the push writes that HubSpot lacks (``schema.py``): the
+# chorus_id / chorus_trackers properties (crm.schemas.<object>.write — tasks and
+# notes are activities under contacts) and the Chorus custom objects
+# (crm.schemas.custom.write). https://developers.hubspot.com/docs/api/crm/properties
 SCOPES = ("oauth crm.objects.companies.read crm.objects.deals.read crm.objects.contacts.read "
           "crm.schemas.companies.read crm.schemas.deals.read crm.schemas.contacts.read "
           "crm.objects.contacts.write crm.objects.companies.write crm.objects.deals.write "
-          "crm.objects.custom.read crm.objects.custom.write crm.schemas.custom.read")
+          "crm.objects.custom.read crm.objects.custom.write crm.schemas.custom.read "
+          "crm.schemas.contacts.write crm.schemas.companies.write crm.schemas.deals.write crm.schemas.custom.write")
 PAGE_SIZE = 100  # the search API's maximum
 SEARCH_WINDOW = 10_000  # the search API stops paging here: re-query from the last modified seen
 API_ERRORS = (ObjectsApiException, PropertiesApiException, PipelinesApiException, AssociationsApiException,
@@ -224,7 +233,26 @@ class HubSpotSession:
         raise AssertionError("unreachable")
 
     def verify(self) -> dict[str, Any]:
-        return {}
+        """At connect: create and check what the push writes (properties, custom
+        objects). Never refuses the connection: what could not be set up is kept as
+        a problem the push reports, and set up again later."""
+        from crm.providers.hubspot.schema import json_body, push_schema_ensure
+
+        def call(fn, *args) -> tuple[int, dict]:
+            response = fn(*args, _preload_content=False)
+            return response.status, json_body(response.data)
+
+        def tolerant(fn, *args) -> tuple[int, dict]:
+            try:
+                return call(fn, *args)
+            except (*API_ERRORS, SchemasApiException) as exc:
+                return exc.status, json_body(exc.body)
+
+        try:
+            return push_schema_ensure(api=self._api(), call=tolerant)
+        except Exception as exc:  # unreachable, rate-limited beyond the retries: the push sets up later
+            log.warning("HubSpot push set-up at connect failed (%s); the push tries again", exc.__class__.__name__)
+            return {}
 
     def describe(self, object_name: str) -> list[FieldInfo]:
         native = NATIVE[object_name]

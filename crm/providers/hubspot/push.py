@@ -1,16 +1,24 @@
 """HubSpot: CRM v3 batch endpoints (100 inputs a call) through hubspot-api-client.
 
-Tasks, notes (transcripts) and the Chorus custom objects carry a ``chorus_id``
-property (unique value, created with the Chorus app's properties), so a retried
-delivery is found with a batch *read* by that property — not the search API, whose
-index lags — before anything is created again; custom objects are upserted on it.
-Associations go inline with each create (v3 ``associations``), and Moments are tied
-to their Engagement with one v4 association batch per 100.
+Tasks, notes (transcripts) and companies carry a ``chorus_id`` property with unique
+values, which Chorus creates when the admin connects (``schema.py``: HubSpot refuses
+a property that does not exist), so a delivery an earlier attempt may have written
+is found with a batch *read* by that property — not the search API, whose index lags
+— before anything is created again; contacts are read by email, and the Chorus
+custom objects are upserted on their ``chorus_id``. Associations go inline with each
+create (v3 ``associations``), and Moments are tied to their Engagement with one v4
+association batch per 100.
+
+Rate limits as HubSpot documents them: a 429's body names the policy —
+``TEN_SECONDLY_ROLLING`` (wait for the window, or the ``Retry-After`` given) or
+``DAILY`` (the account's daily allowance, reset at midnight in its time zone).
+https://developers.hubspot.com/docs/api/usage-details
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -19,11 +27,16 @@ from django.conf import settings
 from hubspot import HubSpot
 from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiException
 from hubspot.crm.objects.exceptions import ApiException as ObjectsApiException
+from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
+from hubspot.crm.schemas.exceptions import ApiException as SchemasApiException
 
+from crm.providers.hubspot.schema import NEEDS, json_body, push_schema_due, push_schema_ensure
 from crm.push.clients import refresh_access_token
-from crm.push.sender import Batch, CrmPushSender, Throttled, Transient, chunks
+from crm.push.sender import Batch, CrmPushSender, Refused, Throttled, Transient, chunks
 from integrations.http import ca_bundle, parse_retry_after
-from integrations.models import Delivery
+from integrations.models import Connection, Delivery
+
+log = logging.getLogger(__name__)
 
 BATCH_MAX = 100
 KEY_PROPERTY = "chorus_id"
@@ -31,9 +44,24 @@ TRACKERS_PROPERTY = "chorus_trackers"
 # HubSpot-defined association type ids (v4): what a task/note is linked to.
 TASK_TO = {"contacts": 204, "companies": 192, "deals": 216}
 NOTE_TO = {"contacts": 202, "companies": 190, "deals": 214}
-ENGAGEMENT_OBJECT, MOMENT_OBJECT = "chorus_engagement", "chorus_moment"
 SLOW_DOWN_BELOW = 3  # requests left in the 10-second window: wait for the next one
-API_ERRORS = (ObjectsApiException, AssociationsApiException)
+API_ERRORS = (ObjectsApiException, AssociationsApiException, PropertiesApiException, SchemasApiException)
+TEN_SECONDS = 10.0
+DAILY_PAUSE_SECONDS = 3600.0  # the daily allowance resets at midnight in the account's time zone: look hourly
+NO_CUSTOM_OBJECTS_YET = ("Chorus has not set up its custom objects in HubSpot yet; it tries again with the next "
+                         "push.")
+
+
+class HubSpotRefused(Refused):
+    """A 4xx from HubSpot (other than 401/429): ``missing`` when it is about a
+    property or object type the portal does not have."""
+
+    def __init__(self, status: int, body: dict):
+        self.status, self.body = status, body
+        message = str(body.get("message") or "")
+        self.missing = status == 400 and ("PROPERTY_DOESNT_EXIST" in message
+                                          or "Unable to infer object type" in message)
+        super().__init__(f"HubSpot refused it (HTTP {status}): {message[:300]}")
 
 
 def _ms(iso: str) -> str:
@@ -55,17 +83,78 @@ class HubSpotSender(CrmPushSender):
     def open_api(self, connection):
         api = hubspot_client(access_token=str(connection.secrets.get("access_token", "")))
         api._push_objects = dict(connection.config.get("custom_objects") or {})
+        api._push_problems = dict(connection.config.get("push_setup_problems") or {})
         api._push_connection = connection
         return api
+
+    # -- set-up: the properties and objects Chorus writes ---------------------------------------
+
+    def prepare(self, api, batch: Batch) -> None:
+        """Set up what HubSpot lacks before the first push after connecting (or
+        after an upgrade of Chorus, or an hour after a problem). A rate limit stops
+        the batch; a failure here leaves each kind to find out for itself."""
+        batch.context["api"] = api
+        if not push_schema_due(api._push_connection.config):
+            return
+        try:
+            self.ensure_schema(api, batch)
+        except Throttled as exc:
+            batch.stopped = exc
+        except Transient:
+            log.warning("HubSpot push set-up failed for connection %s; each kind finds out", api._push_connection.pk)
+
+    def ensure_schema(self, api, batch: Batch) -> None:
+        def raw(fn, *args) -> tuple[int, dict]:
+            try:
+                return 200, self._call(batch, fn, *args, write=True)
+            except HubSpotRefused as exc:
+                return exc.status, exc.body
+
+        config = push_schema_ensure(api=api, call=raw)
+        connection = api._push_connection
+        connection.config = {**connection.config, **config}
+        Connection.objects.filter(pk=connection.pk).update(config=connection.config)
+        api._push_objects = dict(config["custom_objects"])
+        api._push_problems = dict(config["push_setup_problems"])
+
+    def _send_kind(self, api, kind: str, items: list[Delivery], batch: Batch) -> None:
+        """A kind whose property or object could not be created is settled once with
+        what the admin does about it; the other kinds go on."""
+        problem = api._push_problems.get(NEEDS.get(kind, ""))
+        if problem and not batch.stopped:
+            for d in items:
+                batch.fail(d, problem, permanent=True)
+            return
+        if kind == "custom_object" and not api._push_objects.get("engagement") and not batch.stopped:
+            for d in items:  # the set-up did not get that far this time
+                batch.fail(d, NO_CUSTOM_OBJECTS_YET)
+            return
+        super()._send_kind(api, kind, items, batch)
 
     # -- one HTTP call ---------------------------------------------------------------------------
 
     def call(self, batch: Batch, fn, *args, write: bool, **kwargs) -> dict:
+        """One API call, its JSON answer. A refusal for a property or object type
+        HubSpot doesn't have (deleted since the set-up) sets up again and repeats
+        the call, once a send."""
+        try:
+            return self._call(batch, fn, *args, write=write, **kwargs)
+        except HubSpotRefused as exc:
+            api = batch.context.get("api")
+            if not exc.missing or api is None or batch.context.get("set_up_again"):
+                raise
+            batch.context["set_up_again"] = True
+            self.ensure_schema(api, batch)
+            return self._call(batch, fn, *args, write=write, **kwargs)
+
+    def _call(self, batch: Batch, fn, *args, write: bool, **kwargs) -> dict:
         batch.http_calls += 1
         try:
             response = fn(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
+            data = response.data  # read here: a body cut short is a lost answer too
         except API_ERRORS as exc:
-            self._read_limits(exc.headers or {}, batch)
+            headers = exc.headers or {}
+            self._read_limits(headers, batch)
             if exc.status == 401:
                 # Expired: CRM Connect refreshes and saves the token; the deliveries go
                 # round again with it (a new client is built per send).
@@ -75,19 +164,31 @@ class HubSpotSender(CrmPushSender):
                     "Chorus refreshed it and retries." if refreshed else
                     "reconnect HubSpot under CRM Connect.")) from exc
             if exc.status == 429:
-                retry = parse_retry_after((exc.headers or {}).get("Retry-After"), default=10.0)
-                daily = "DAILY" in str(exc.body or "")
-                raise Throttled("HubSpot asked Chorus to slow down (rate limit).", 3600.0 if daily else retry,
-                                daily=daily) from exc
-            if exc.status in (502, 503, 504) or exc.status == 0:
+                raise self.rate_limit(json_body(exc.body), headers) from exc
+            if exc.status == 503 and headers.get("Retry-After"):
+                raise Throttled("HubSpot is busy (HTTP 503).", parse_retry_after(headers["Retry-After"],
+                                                                                  default=TEN_SECONDS)) from exc
+            if exc.status in (0, 408) or exc.status >= 500:
                 raise Transient(f"HubSpot answered HTTP {exc.status}; Chorus retries.") from exc
-            raise
+            raise HubSpotRefused(exc.status, json_body(exc.body)) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise Transient(f"HubSpot did not answer ({exc.__class__.__name__}); Chorus retries.") from exc
-        if write:
-            batch.wrote = True
         self._read_limits(response.headers, batch)
-        return json.loads(response.data or b"{}")
+        return json.loads(data or b"{}")
+
+    @staticmethod
+    def rate_limit(body: dict, headers) -> Throttled:
+        """A 429 read by its ``policyName``: DAILY is the account's daily allowance;
+        anything else (TEN_SECONDLY_ROLLING, SECONDLY) clears within its window."""
+        policy = str(body.get("policyName") or "")
+        if policy == "DAILY":
+            return Throttled("HubSpot's daily API limit for this account is used up (429 DAILY); it resets at "
+                             "midnight in the account's time zone. Chorus pauses pushing until then.",
+                             DAILY_PAUSE_SECONDS, daily=True)
+        interval = str(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds") or "")
+        window = int(interval) / 1000 if interval.isdigit() else TEN_SECONDS
+        return Throttled(f"HubSpot's rate limit was reached (429 {policy or 'RATE_LIMIT'}); Chorus waits as "
+                         "HubSpot asks.", parse_retry_after(headers.get("Retry-After"), default=window))
 
     def _read_limits(self, headers, batch: Batch) -> None:
         daily, left = headers.get("X-HubSpot-RateLimit-Daily"), headers.get("X-HubSpot-RateLimit-Daily-Remaining")
@@ -106,11 +207,7 @@ class HubSpotSender(CrmPushSender):
         for chunk in chunks(items, BATCH_MAX):
             by_key = {key_of(d): d for d in chunk}
             body = {"idProperty": id_property, "inputs": [{"id": k} for k in by_key], "properties": [id_property]}
-            try:
-                answer = self.call(batch, api.crm.objects.batch_api.read_with_http_info, object_type, body,
-                                   write=False)
-            except API_ERRORS as exc:
-                raise Transient(f"HubSpot answered HTTP {exc.status} to a lookup.") from exc
+            answer = self.call(batch, api.crm.objects.batch_api.read_with_http_info, object_type, body, write=False)
             for rec in answer.get("results", []):
                 d = by_key.get((rec.get("properties") or {}).get(id_property, ""))
                 if d is not None:
@@ -119,12 +216,13 @@ class HubSpotSender(CrmPushSender):
 
     def create_missing(self, api, batch: Batch, object_type: str, items: list[Delivery], input_of, key_of=None,
                        id_property: str = KEY_PROPERTY) -> None:
-        """100 deliveries at a time: the retried ones read back by key, the rest
-        created in one call (see ``each_chunk``)."""
+        """100 deliveries at a time: those an earlier attempt may have written read
+        back by key, the rest created in one call (see ``each_chunk``)."""
         key_of = key_of or (lambda d: d.idempotency_key)
+        batch.before_write(items)  # from here HubSpot may have any of them (one UPDATE for the kind)
 
         def read_then_create(chunk: list[Delivery]) -> None:
-            retried = [d for d in chunk if d.attempts > 1]
+            retried = batch.retried(chunk)
             for d_id, remote in self.read_by_key(api, batch, object_type, retried, key_of, id_property).items():
                 batch.ok(next(d for d in retried if d.id == d_id), remote)
             self._create(api, batch, object_type, batch.open(chunk), input_of, key_of, id_property)
@@ -138,7 +236,7 @@ class HubSpotSender(CrmPushSender):
         body = {"inputs": [input_of(d, batch) for d in chunk]}
         try:
             answer = self.call(batch, api.crm.objects.batch_api.create_with_http_info, object_type, body, write=True)
-        except API_ERRORS as exc:
+        except HubSpotRefused as exc:
             if exc.status == 409:  # some already exist (unique property): take them, create the rest once
                 for d_id, remote in self.read_by_key(api, batch, object_type, chunk, key_of, id_property).items():
                     batch.ok(next(d for d in chunk if d.id == d_id), remote)
@@ -148,9 +246,10 @@ class HubSpotSender(CrmPushSender):
                                        {"inputs": [input_of(d, batch) for d in rest]}, write=True)
                     self._match(batch, rest, answer, key_of, id_property)
                 return
-            for d in chunk:
-                batch.fail(d, f"HubSpot refused it (HTTP {exc.status}): {str(exc.body)[:300]}",
-                           permanent=400 <= exc.status < 500)
+            if exc.missing:
+                raise  # the kind's property or object is missing: settled for the kind
+            for d in chunk:  # this chunk's data was refused; the other chunks go on
+                batch.fail(d, str(exc), permanent=True)
             return
         self._match(batch, chunk, answer, key_of, id_property)
 
@@ -183,10 +282,12 @@ class HubSpotSender(CrmPushSender):
     # -- the objects ------------------------------------------------------------------------------
 
     def send_account(self, api, items, batch):
-        self.create_missing(api, batch, "companies", items, key_of=lambda d: d.payload["domain"],
-                            id_property="domain",
+        # A company's domain is not unique in HubSpot: the company carries the Chorus
+        # key (one per domain) in chorus_id, which is.
+        self.create_missing(api, batch, "companies", items,
                             input_of=lambda d, b: {"properties": {"name": d.payload["name"],
                                                                   "domain": d.payload["domain"],
+                                                                  KEY_PROPERTY: d.idempotency_key,
                                                                   **self._owner(d.payload)}})
 
     def send_contact(self, api, items, batch):
@@ -228,6 +329,13 @@ class HubSpotSender(CrmPushSender):
             body = {"inputs": [{"id": rid, "properties": props} for rid, _, props in chunk]}
             try:
                 self.call(batch, api.crm.objects.batch_api.update_with_http_info, object_type, body, write=True)
+            except HubSpotRefused as exc:
+                if exc.missing:
+                    raise
+                for _, ds, _ in chunk:  # these records were refused (one deleted since); the rest go on
+                    for d in batch.open(ds):
+                        batch.fail(d, str(exc), permanent=True)
+                continue
             except Transient as exc:
                 for _, ds, _ in chunk:
                     for d in batch.open(ds):
@@ -243,9 +351,8 @@ class HubSpotSender(CrmPushSender):
         idempotent, so a delivery is done when every call that carried a piece of it
         succeeded, and a failed call only sends its own deliveries round again."""
         objects: dict[str, Any] = api._push_objects
-        engagement_type = objects.get("engagement", ENGAGEMENT_OBJECT)
-        moment_type = objects.get("moment", MOMENT_OBJECT)
-        failed: dict[int, str] = {}
+        engagement_type, moment_type = objects["engagement"], objects["moment"]  # objectTypeIds from the set-up
+        failed: dict[int, Exception] = {}
         engagement_ids: dict[str, str] = {}
         moment_ids: dict[str, str] = {}
 
@@ -255,15 +362,15 @@ class HubSpotSender(CrmPushSender):
                 return None
             if batch.stopped:
                 for d in live:
-                    failed[d.id] = str(batch.stopped)
+                    failed[d.id] = batch.stopped
                 return None
             try:
                 return self.call(batch, fn, *args, write=True)
-            except (Transient, Throttled) as exc:
+            except (Transient, Throttled, Refused) as exc:
                 if isinstance(exc, Throttled):
                     batch.stopped = exc
                 for d in live:
-                    failed[d.id] = str(exc)
+                    failed[d.id] = exc
                 return None
 
         link_type = [{"associationCategory": "USER_DEFINED",
@@ -297,8 +404,11 @@ class HubSpotSender(CrmPushSender):
                 attempt([d for d, _ in chunk], api.crm.associations.v4.batch_api.create_with_http_info, moment_type,
                         engagement_type, {"inputs": [link for _, link in chunk]})
         for d in items:
-            if d.id in failed:
-                batch.fail(d, failed[d.id], retry_after=batch.stopped.retry_after if batch.stopped else None)
+            exc = failed.get(d.id)
+            if isinstance(exc, Throttled):
+                batch.wait(d, exc)
+            elif exc is not None:
+                batch.fail(d, str(exc), permanent=isinstance(exc, Refused))
             elif d.payload["key"] in engagement_ids and all(
                     m["key"] in moment_ids for m in d.payload.get("moments") or []):
                 batch.ok(d, engagement_ids[d.payload["key"]])

@@ -5,6 +5,15 @@ package's Engagement with its Moments (one graph per engagement, upserted on the
 
 Through simple-salesforce (``sf.restful``: it has no Collections helper). Each
 response's ``Sforce-Limit-Info`` is read to stop before the daily allowance runs out.
+
+Limits, as Salesforce documents them: ``REQUEST_LIMIT_EXCEEDED`` is the code of both
+the daily allocation ("TotalRequests Limit exceeded", HTTP 403 — a long pause) and
+the concurrent long-running request limit ("ConcurrentRequests … Limit exceeded" —
+seconds); a 429 or a 503 with ``Retry-After`` is a short wait of exactly that long.
+A create whose answer was lost is looked up on its next attempt: tasks by
+``CallObject`` (it carries the Chorus key), contacts by email, accounts by website,
+transcripts by file name, events by subject and start; the package's Engagement and
+Moments are upserted on their ``Chorus_Id__c`` external id.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from simple_salesforce.util import call_salesforce
 
 from crm.providers.salesforce.connect import API_VERSION
 from crm.push.clients import PushHttp, refresh_access_token
-from crm.push.sender import Batch, CrmPushSender, Throttled, Transient, chunks
+from crm.push.sender import Batch, CrmPushSender, Refused, Throttled, Transient, chunks
 from integrations.http import parse_retry_after
 from integrations.models import Delivery
 
@@ -38,6 +47,20 @@ ENGAGEMENT_OBJECT, MOMENT_OBJECT, EXTERNAL_ID = "Chorus_Engagement__c", "Chorus_
 TRACKERS_FIELD = "Chorus_Trackers__c"  # text field on Opportunity/Account (seed: "Chorus Competitor")
 # Per-record errors worth another try; anything else is a permanent answer.
 RETRYABLE = {"UNABLE_TO_LOCK_ROW", "REQUEST_RUNNING_TOO_LONG", "SERVER_UNAVAILABLE"}
+# What Salesforce answers for an object or field the org does not have (the managed
+# package not installed, a field removed) or a permission Chorus's user lacks.
+MISSING = {"NOT_FOUND", "INVALID_TYPE", "INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE",
+           "INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY", "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY"}
+PACKAGE_MISSING = ("Salesforce has no {what}: the Chorus managed package is not installed (or Chorus's user can't "
+                   "see it). Install it from {url} and use Push again. ({detail})")
+# https://developer.salesforce.com/docs/atlas.en-us.salesforce_app_limits_cheatsheet.meta/salesforce_app_limits_cheatsheet/salesforce_app_limits_platform_api.htm
+# The 24-hour allocation answers 403 REQUEST_LIMIT_EXCEEDED "TotalRequests Limit
+# exceeded"; the same code with "ConcurrentRequests" is the limit of concurrent
+# long-running requests, which clears within seconds (20 s is its window).
+DAILY_CAP_MARKER = "TotalRequests"
+DAILY_PAUSE_SECONDS = 3600.0  # rolling 24 h: look again in an hour
+CONCURRENT_WAIT_SECONDS = 20.0
+SHORT_WAIT_SECONDS = 30.0
 LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
 # Bulk API 2.0 (Salesforce recommends it above ~2,000 records): more records than
 # this of one sObject to create in a send go as one ingest job. Its results come
@@ -88,7 +111,8 @@ class SalesforceSender(CrmPushSender):
 
     def call(self, api, batch: Batch, path: str, *, method: str = "GET", write: bool, raw: bool = False, **kwargs):
         """One REST call: its JSON answer (or, ``raw``, its text: Bulk's CSV), with
-        Salesforce's errors turned into Throttled/Transient."""
+        Salesforce's errors turned into Throttled/Transient/Refused. ``write`` says
+        whether the call writes (the deliveries it carries were marked before)."""
         sf, http = api.sf, api.http
         batch.http_calls += 1
         try:
@@ -107,23 +131,32 @@ class SalesforceSender(CrmPushSender):
             raise Transient(f"Salesforce did not answer ({exc.__class__.__name__}); Chorus retries.") from exc
         except SalesforceError as exc:
             self._read_usage(http, batch)
-            content = exc.content if isinstance(exc.content, list) else []
-            code = content[0].get("errorCode", "") if content and isinstance(content[0], dict) else ""
-            if code == "REQUEST_LIMIT_EXCEEDED":
-                raise Throttled("Salesforce's daily API allowance is used up (REQUEST_LIMIT_EXCEEDED). Chorus "
-                                "resumes pushing when Salesforce allows it again.", 3600.0, daily=True) from exc
-            if exc.status in (429, 503):
-                headers = http.last_response.headers if http.last_response is not None else {}
-                raise Throttled(f"Salesforce asked Chorus to slow down (HTTP {exc.status}).",
-                                parse_retry_after(headers.get("Retry-After"), default=30.0)) from exc
-            if exc.status >= 500:
-                raise Transient(f"Salesforce answered HTTP {exc.status}; Chorus retries.") from exc
-            message = content[0].get("message", "") if content and isinstance(content[0], dict) else str(exc)
-            raise Transient(f"Salesforce refused the request (HTTP {exc.status}): {message}") from exc
-        if write:
-            batch.wrote = True
+            headers = http.last_response.headers if http.last_response is not None else {}
+            raise self.error_for(exc, headers.get("Retry-After")) from exc
         self._read_usage(http, batch)
         return result
+
+    @staticmethod
+    def error_for(exc: SalesforceError, retry_after: str | None) -> Exception:
+        """Salesforce's refusal as Throttled (which limit, for how long), Transient
+        (unknown outcome) or Refused (settled: what is missing and where to fix it)."""
+        content = exc.content if isinstance(exc.content, list) else []
+        first = content[0] if content and isinstance(content[0], dict) else {}
+        code, message = first.get("errorCode", ""), first.get("message", "") or str(exc)
+        if code == "REQUEST_LIMIT_EXCEEDED" and DAILY_CAP_MARKER in message:
+            return Throttled("Salesforce's daily API allowance is used up (REQUEST_LIMIT_EXCEEDED: TotalRequests). "
+                             "Chorus resumes pushing when Salesforce allows it again.", DAILY_PAUSE_SECONDS, daily=True)
+        if code == "REQUEST_LIMIT_EXCEEDED":
+            return Throttled(f"Salesforce's limit of concurrent API requests was reached ({message}); Chorus waits "
+                             "as Salesforce asks.", parse_retry_after(retry_after, default=CONCURRENT_WAIT_SECONDS))
+        if exc.status in (429, 503) and (retry_after or exc.status == 429):
+            return Throttled(f"Salesforce asked Chorus to slow down (HTTP {exc.status}).",
+                             parse_retry_after(retry_after, default=SHORT_WAIT_SECONDS))
+        if exc.status >= 500 or exc.status in (408, 409):
+            return Transient(f"Salesforce answered HTTP {exc.status}; Chorus retries.")
+        if code in MISSING:
+            return Refused(missing_sentence(message, code))
+        return Refused(f"Salesforce refused the request (HTTP {exc.status} {code}): {message}")
 
     @staticmethod
     def _request(sf: Salesforce, http: PushHttp, path: str, method: str, raw: bool, **kwargs):
@@ -149,8 +182,9 @@ class SalesforceSender(CrmPushSender):
 
     def lookup(self, api, batch: Batch, items: list[Delivery], *, sobject: str, field: str,
                value_of) -> dict[int, str]:
-        """Remote ids of retried deliveries the CRM already has (found by ``field``)."""
-        retried = [d for d in items if d.attempts > 1]
+        """Remote ids of the deliveries an earlier attempt may have written that the
+        CRM already has (found by ``field``, a key the record carries)."""
+        retried = batch.retried(items)
         found: dict[int, str] = {}
         for chunk in chunks(retried, QUERY_IN_MAX):
             by_value = {value_of(d): d for d in chunk}
@@ -177,7 +211,10 @@ class SalesforceSender(CrmPushSender):
                 errors = answer.get("errors") or [{}]
                 code = errors[0].get("statusCode", "")
                 message = "; ".join(e.get("message", "") for e in errors) or code
-                batch.fail(d, f"Salesforce refused it: {message}", permanent=code not in RETRYABLE)
+                if code in MISSING:
+                    batch.fail(d, missing_sentence(message, code), permanent=True)
+                else:
+                    batch.fail(d, f"Salesforce refused it: {message}", permanent=code not in RETRYABLE)
 
     def create_missing(self, api, batch: Batch, items: list[Delivery], *, sobject: str, field: str,
                        value_of, record_of) -> None:
@@ -193,6 +230,9 @@ class SalesforceSender(CrmPushSender):
             self._wait_for_earlier_jobs(api, batch, items)
             items = batch.open(items)
         bulk = sobject in BULK_KEYS and len(items) > BULK_THRESHOLD
+        # From here Salesforce may have any of them (an answer can be lost after the
+        # commit): the next attempt looks them all up first. One UPDATE for the kind.
+        batch.before_write(items)
 
         def find_then_create(chunk: list[Delivery]) -> None:
             for d_id, remote_id in find(chunk).items():
@@ -218,8 +258,8 @@ class SalesforceSender(CrmPushSender):
         or lost the answer mid-job): while Salesforce is still saving them they wait;
         once the job has ended, the look-up by key is the truth again."""
         by_job: dict[str, list[Delivery]] = defaultdict(list)
-        for d in items:
-            if d.attempts > 1 and (m := BULK_MARK_RE.search(d.last_error or "")):
+        for d in batch.retried(items):
+            if m := BULK_MARK_RE.search(d.last_error or ""):
                 by_job[m.group(1)].append(d)
         for job_id, ds in by_job.items():
             try:
@@ -338,7 +378,7 @@ class SalesforceSender(CrmPushSender):
 
     def _find_events(self, api, batch: Batch, items: list[Delivery]) -> dict[int, str]:
         """Events have no free key field: a retry looks for the same subject at the same start."""
-        retried = [d for d in items if d.attempts > 1]
+        retried = batch.retried(items)
         found: dict[int, str] = {}
         for chunk in chunks(retried, QUERY_IN_MAX):
             subjects = ", ".join(sorted({soql_quote(d.payload["subject"]) for d in chunk}))
@@ -412,21 +452,21 @@ class SalesforceSender(CrmPushSender):
         for graphs, owners in payloads:
             answer = self.call(api, batch, "composite/graph", method="POST", json={"graphs": graphs}, write=True)
             by_id = {g.get("graphId"): g for g in (answer or {}).get("graphs", [])}
-            failed: dict[int, str] = {}
+            failed: dict[int, tuple[str, bool]] = {}
             remote: dict[int, str] = {}
             for d, graph_id in owners:
                 g = by_id.get(graph_id) or {}
                 responses = (g.get("graphResponse") or {}).get("compositeResponse") or []
                 if not g.get("isSuccessful"):
-                    messages = [str(r.get("body")) for r in responses if r.get("httpStatusCode", 200) >= 400]
-                    failed[d.id] = "; ".join(messages)[:500] or "the graph was not saved"
+                    failed[d.id] = graph_failure(responses)
                 elif responses and responses[0].get("referenceId") == "engagement":
                     remote[d.id] = (responses[0].get("body") or {}).get("id", "")
             for d, _ in owners:
                 if d.id in batch.results:
                     continue
                 if d.id in failed:
-                    batch.fail(d, f"Salesforce refused the Engagement: {failed[d.id]}")
+                    message, permanent = failed[d.id]
+                    batch.fail(d, message, permanent=permanent)
                 else:
                     batch.ok(d, remote.get(d.id) or d.payload["key"])
 
@@ -453,6 +493,37 @@ class SalesforceSender(CrmPushSender):
             for (_, ds), answer in zip(chunk, answers or [], strict=False):
                 for d in ds:
                     self._results(batch, [d], [answer])
+
+
+def missing_sentence(message: str, code: str) -> str:
+    """The refusal of an object, field or permission the org lacks, as what to do.
+    The package's objects and fields (``Chorus_…``) come with the managed package."""
+    from crm.providers.salesforce.connect import provider
+
+    if "Chorus_" in message or code in ("NOT_FOUND", "INVALID_TYPE"):
+        what = "Chorus object or field" if "Chorus_" in message else "such object"
+        return PACKAGE_MISSING.format(what=what, url=provider.package_url, detail=f"{code}: {message}")[:2000]
+    if code.startswith("INSUFFICIENT_ACCESS"):
+        return (f"Salesforce refused Chorus's user ({code}: {message}). Give the user who connected Salesforce "
+                "create and edit access to this object under Setup > Profiles, then use Push again.")[:2000]
+    return (f"Salesforce has no such field ({code}: {message}). Add it, or ask Chorus support to stop writing it, "
+            "then use Push again.")[:2000]
+
+
+def graph_failure(responses: list[dict]) -> tuple[str, bool]:
+    """Why a Composite Graph was not saved, and whether that is final: a node
+    refused for a missing object/field/permission is (every node after it only says
+    PROCESSING_HALTED); a locked row or a timeout is worth another try."""
+    errors = [e for r in responses if r.get("httpStatusCode", 200) >= 400
+              for e in (r.get("body") if isinstance(r.get("body"), list) else [r.get("body") or {}])
+              if isinstance(e, dict) and e.get("errorCode") != "PROCESSING_HALTED"]
+    for e in errors:
+        if e.get("errorCode") in MISSING:
+            return missing_sentence(e.get("message", ""), e["errorCode"]), True
+    if not errors:
+        return "Salesforce did not save the Engagement and said nothing why; Chorus retries.", False
+    detail = "; ".join(f"{e.get('errorCode')}: {e.get('message')}" for e in errors)[:500]
+    return f"Salesforce refused the Engagement: {detail}", not any(e.get("errorCode") in RETRYABLE for e in errors)
 
 
 def to_csv(records: list[dict]) -> str:
