@@ -11,6 +11,7 @@ from django.utils import timezone
 from chorus.models import Engagement, Organization, User
 from chorus.services import audit_record
 from crm.models import CrmField
+from crm.providers import get_provider
 from crm.push.models import CrmFieldRequest, RequiredCrmField
 from crm.push.services import crm_connection_for_push, deliveries_enqueue, push_key
 
@@ -82,8 +83,8 @@ def crm_field_answers_submit(*, user: User, answers: dict[int, str]) -> list[Crm
         if r is None or not value:
             continue
         if value not in (r.field.picklist_values or []):
-            errors[f"answer_{rid}"] = NOT_A_CHOICE.format(crm=connection.provider.title() if connection else "the CRM",
-                                                         label=r.field.label)
+            crm = get_provider(connection.provider).label if connection else "the CRM"
+            errors[f"answer_{rid}"] = NOT_A_CHOICE.format(crm=crm, label=r.field.label)
     if errors:
         raise ValidationError(errors)
     answered = []

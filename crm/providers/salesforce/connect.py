@@ -34,7 +34,7 @@ from crm.providers.base import (
     unsupported_reason,
 )
 from crm.providers.objects import ACCOUNT, CONTACT, LEAD, OPPORTUNITY
-from integrations.http import DEFAULT_TIMEOUT, ca_bundle
+from integrations.http import http_session
 
 API_VERSION = "59.0"
 LABEL = "Salesforce"
@@ -153,9 +153,8 @@ class SalesforceProvider(CrmProviderBase):
 
     def _token_request(self, login_url: str, data: dict) -> dict:
         try:
-            response = requests.post(f"{login_url}/services/oauth2/token", data=data,
-                                     timeout=DEFAULT_TIMEOUT, verify=ca_bundle(),
-                                     headers={"Accept": "application/json"})
+            response = http_session().post(f"{login_url}/services/oauth2/token", data=data,
+                                           headers={"Accept": "application/json"})
         except requests.RequestException as exc:
             raise CrmError(f"Chorus could not reach Salesforce at {login_url} ({exc.__class__.__name__}).") from exc
         try:
@@ -177,8 +176,8 @@ class SalesforceProvider(CrmProviderBase):
         if not token:
             return ""
         try:
-            response = requests.post(f"{login_url_for(config)}/services/oauth2/revoke", data={"token": str(token)},
-                                     timeout=DEFAULT_TIMEOUT, verify=ca_bundle())
+            response = http_session().post(f"{login_url_for(config)}/services/oauth2/revoke",
+                                           data={"token": str(token)})
         except requests.RequestException as exc:
             return (f"Salesforce could not be reached to revoke Chorus's access ({exc.__class__.__name__}). "
                     f"{MANUAL_REVOKE}")
@@ -210,8 +209,7 @@ class SalesforceProvider(CrmProviderBase):
         email = name = ""
         if id_url:
             try:
-                r = requests.get(id_url, headers={"Authorization": f"Bearer {token['access_token']}"},
-                                 timeout=DEFAULT_TIMEOUT, verify=ca_bundle())
+                r = http_session(access_token=token["access_token"]).get(id_url)
                 if r.ok:
                     info = r.json()
                     email, name = info.get("email", ""), info.get("display_name", "")
