@@ -20,13 +20,14 @@ import logging
 from django.db import transaction
 
 from chorus.models import Engagement, Organization
+from crm.matching import engagements_match_batch
+from crm.push.services import engagements_push_prepare
+from integrations.ready import register_ready_listener
 
 log = logging.getLogger(__name__)
 
 
 def crm_match_ready(*, org: Organization, engagements: list[Engagement]) -> None:
-    from crm.matching import engagements_match_batch
-
     try:
         with transaction.atomic():
             engagements_match_batch(org=org, engagements=engagements)
@@ -35,13 +36,9 @@ def crm_match_ready(*, org: Organization, engagements: list[Engagement]) -> None
 
 
 def crm_push_ready(*, org: Organization, engagements: list[Engagement]) -> None:
-    from crm.push.services import engagements_push_prepare
-
     engagements_push_prepare(org=org, engagements=engagements)
 
 
 def register() -> None:
-    from integrations.ready import register_ready_listener
-
     register_ready_listener("crm.matching", crm_match_ready, order=10)
     register_ready_listener("crm.push", crm_push_ready, order=50)

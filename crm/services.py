@@ -401,10 +401,11 @@ def crm_connect_context(*, connection: Connection | None) -> dict[str, Any]:
     if progress.get("total"):
         percent = min(100, int(100 * progress.get("done", 0) / progress["total"]))
     last = config.get("last_result") or {}
+    provider = get_provider(connection.provider)
     return {
         "connection": connection,
-        "provider": get_provider(connection.provider),
-        "reconnect_fields": get_provider(connection.provider).reconnect_fields(config),
+        "provider": provider,
+        "reconnect_fields": provider.reconnect_fields(config),
         "needs_reconnect": bool(config.get("needs_reconnect")),
         "syncing": connection.status in (S.QUEUED, S.SYNCING),
         "progress": progress,

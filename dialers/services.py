@@ -80,12 +80,19 @@ def dialer_connect_refusal(*, org: Organization, dialer: Dialer, crm: Connection
         return dialer.no_api
     if dialer.requires_crm and crm is None:
         return dialer.no_api or NEEDS_CRM.format(label=dialer.label)
-    only = dialer.only_crm_key
-    if only and crm is not None and crm.provider != only:
-        provider = PROVIDERS.get(only)
-        return dialer.only_crm_refusal or READS_ANOTHER_CRM.format(label=dialer.label,
-                                                                    crm=provider.label if provider else only)
+    if _works_with_another_crm(dialer, crm):
+        return dialer.only_crm_refusal or READS_ANOTHER_CRM.format(label=dialer.label, crm=_only_crm_label(dialer))
     return ""
+
+
+def _works_with_another_crm(dialer: Dialer, crm: Connection | None) -> bool:
+    """The dialer works with one CRM only, and another one is connected."""
+    return bool(dialer.only_crm_key) and crm is not None and crm.provider != dialer.only_crm_key
+
+
+def _only_crm_label(dialer: Dialer) -> str:
+    provider = PROVIDERS.get(dialer.only_crm_key)
+    return provider.label if provider else dialer.only_crm_key
 
 
 def dialer_choices(*, org: Organization, query: str = "") -> list[dict[str, Any]]:
@@ -101,9 +108,8 @@ def dialer_choices(*, org: Organization, query: str = "") -> list[dict[str, Any]
             note = NOT_IMPORTABLE_ROW
         elif dialer.requires_crm and crm is None:
             note, selectable, needs_crm = NEEDS_CRM_ROW, False, True
-        elif dialer.only_crm_key and crm is not None and crm.provider != dialer.only_crm_key:
-            provider = PROVIDERS.get(dialer.only_crm_key)
-            note = ONLY_CRM_ROW.format(crm=provider.label if provider else dialer.only_crm_key)
+        elif _works_with_another_crm(dialer, crm):
+            note = ONLY_CRM_ROW.format(crm=_only_crm_label(dialer))
         rows.append({"dialer": dialer, "connected": dialer.key in connected, "note": note,
                      "selectable": selectable, "needs_crm": needs_crm,
                      "no_crm_needed": dialer.importable and not dialer.requires_crm})

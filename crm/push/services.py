@@ -73,11 +73,11 @@ def crm_objects_cells_validate(*, cells: dict[str, bool], provider: str | None) 
     for column in ROW_COLUMNS["task"]:
         if cells.get(cell_name("task", column)) and cells.get(cell_name("event", column)):
             errors[cell_name("event", column)] = TASK_OR_EVENT.format(column=COLUMN_LABELS[column])
-    if provider and not get_provider(provider).events:
+    crm = get_provider(provider) if provider else None
+    if crm is not None and not crm.events:
         for column in ROW_COLUMNS["event"]:
             if cells.get(cell_name("event", column)):
-                errors.setdefault(cell_name("event", column),
-                                  EVENT_UNSUPPORTED.format(crm=get_provider(provider).label))
+                errors.setdefault(cell_name("event", column), EVENT_UNSUPPORTED.format(crm=crm.label))
     return errors
 
 
@@ -190,9 +190,10 @@ def push_plan(*, engagement: Engagement, settings_row: CrmObjectsSettings, provi
     for row, columns in ROW_COLUMNS.items():
         if column in columns:
             plan[row] = bool(getattr(settings_row, cell_name(row, column)))
-    if not get_provider(provider).events or engagement.kind == Engagement.Kind.DIALER_CALL:
+    crm = get_provider(provider)
+    if not crm.events or engagement.kind == Engagement.Kind.DIALER_CALL:
         plan["event"] = False
-    if not get_provider(provider).custom_objects:
+    if not crm.custom_objects:
         plan["custom_object"] = False
     if engagement.kind == Engagement.Kind.DIALER_CALL:
         # The dialer already logged the call as a CRM activity (most dialers of the

@@ -207,21 +207,20 @@ class ResourceView(ScimBaseView):
         if not uuid:
             return scim_error(405, "PUT needs a resource id.")
         body = self.body(request)
-        with transaction.atomic():
-            adapter = self.adapter(self.get_object(request, uuid), request)
-            adapter.from_dict(body, replace=True)
-            adapter.obj = self.queryset(request).get(pk=adapter.obj.pk)
-            doc = self.render(adapter, request)
-        return scim_response(doc, location=adapter.location)
+        return self._change(request, uuid, lambda adapter: adapter.from_dict(body, replace=True))
 
     def patch(self, request, uuid=None):
         if not uuid:
             return scim_error(405, "PATCH needs a resource id.")
         body = self.body(request)
         operations = next((v for k, v in body.items() if k.lower() == "operations"), None)
+        return self._change(request, uuid, lambda adapter: adapter.handle_operations(operations))
+
+    def _change(self, request, uuid, apply):
+        """Apply a PUT or PATCH to one resource in one transaction and answer with it as stored."""
         with transaction.atomic():
             adapter = self.adapter(self.get_object(request, uuid), request)
-            adapter.handle_operations(operations)
+            apply(adapter)
             adapter.obj = self.queryset(request).get(pk=adapter.obj.pk)
             doc = self.render(adapter, request)
         return scim_response(doc, location=adapter.location)

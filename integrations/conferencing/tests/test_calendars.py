@@ -16,7 +16,6 @@ from django.utils import timezone
 from integrations.conferencing import calendars, ics
 from integrations.conferencing.models import Calendar, CalendarEvent
 from testutils.factories import UserFactory
-from testutils.servers import https_server
 
 pytestmark = pytest.mark.django_db
 
@@ -384,22 +383,12 @@ def test_microsoft_delta_sync_follows_next_links_and_keeps_the_delta_link(ada, n
     assert first.headers["Authorization"] == "Bearer M-ACCESS" and 'outlook.timezone="UTC"' in first.headers["Prefer"]
 
 
-@pytest.fixture(scope="module")
-def _authority(tls_ca):
-    server = https_server(tls_ca)
-    yield server
-    server.clear()
-    if server.is_running():
-        server.stop()
-
-
 @pytest.fixture
-def microsoft(_authority, tls_ca_file, settings):
+def microsoft(https_fake, settings):
     """A local Microsoft identity platform (HTTPS): msal reads the ``common``
     authority's OpenID configuration, then uses its token endpoint."""
-    _authority.clear()
+    _authority = https_fake
     base = _authority.url_for("").rstrip("/")
-    settings.REQUESTS_CA_BUNDLE = tls_ca_file
     settings.MICROSOFT_AUTHORITY_URL = base
     settings.MICROSOFT_CLIENT_ID, settings.MICROSOFT_CLIENT_SECRET = "ms-client-id", "ms-client-secret"
     settings.CHORUS_BASE_URL = "https://chorus.test"
@@ -407,8 +396,7 @@ def microsoft(_authority, tls_ca_file, settings):
         "authorization_endpoint": f"{base}/common/oauth2/v2.0/authorize",
         "token_endpoint": f"{base}/common/oauth2/v2.0/token",
         "issuer": f"{base}/{{tenantid}}/v2.0", "jwks_uri": f"{base}/common/discovery/v2.0/keys"})
-    yield _authority
-    _authority.clear()
+    return _authority
 
 
 def token_requests(server):
