@@ -129,3 +129,25 @@ def test_without_a_crm_each_row_says_what_it_needs(page, live_server, org):
     expect(page.get_by_label("HubSpot service key")).to_have_attribute("type", "password")
     expect(page.locator(".dialer-reads-crm")).to_contain_text("crm.objects.contacts.read")
     screenshot(page, "dialers-hubspot-dialer-form")
+
+
+def test_admin_follows_the_failed_recordings_to_their_reasons(page, live_server, admin, org):
+    """From the dialer's status on Settings > Integrations to the list of calls without a
+    recording: each with its reason and whether Chorus tries again."""
+    from dialers.models import MediaStatus
+    from testutils.dialer_fakes import dialer_call
+
+    conn = Connection.objects.create(org=org, provider="outreach", status=ConnectionStatus.OK,
+                                     config={"crm_field": "Call_Recording__c"})
+    dialer_call(conn, 1, status=MediaStatus.STORED)
+    dialer_call(conn, 2, status=MediaStatus.FAILED, attempts=1,
+                error="The recording link answered 404 Not Found (not uploaded yet, or deleted).")
+    dialer_call(conn, 3, status=MediaStatus.REJECTED, attempts=1,
+                error="The recording is larger than the 500 MB limit.")
+    login(page, live_server.url, admin.email, PASSWORD)
+    page.goto("/settings/integrations/#dialers")
+    page.locator("#dialers").get_by_role("link", name="Details").click()
+    expect(page.get_by_text("The recording is larger than the 500 MB limit.")).to_be_visible()
+    expect(page.get_by_text("404 Not Found", exact=False)).to_be_visible()
+    expect(page.get_by_text("Not tried again").first).to_be_visible()
+    screenshot(page, "dialers-recordings")

@@ -290,6 +290,7 @@ def test_reps_and_other_orgs_are_refused(rep_client, client, org, other_org, sf)
     assert client.post(reverse("dialer-disconnect", args=[conn.pk])).status_code == 404
     assert client.get(reverse("dialer-status", args=[conn.pk])).status_code == 404
     assert client.get(reverse("dialer-edit", args=[conn.pk])).status_code == 404
+    assert client.get(reverse("dialer-recordings", args=[conn.pk])).status_code == 404
 
 
 def test_status_partial_polls_while_importing(admin_client, org, sf):
