@@ -1,12 +1,13 @@
 # The two commands of the README: `make run` and `make test`. Both do all set-up
 # on a fresh machine: system packages (xmlsec1 for SAML, Debian's chromium for the
-# browser tests), the virtualenv with pinned requirements, migrations.
+# browser tests, ffmpeg to decode recordings for speech-to-text), the virtualenv
+# with pinned requirements, migrations.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SYSTEM_PACKAGES := xmlsec1 chromium fonts-dejavu-core
+SYSTEM_PACKAGES := xmlsec1 chromium fonts-dejavu-core ffmpeg
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -19,6 +20,7 @@ system-deps:
 	command -v xmlsec1 >/dev/null 2>&1 || missing="$$missing xmlsec1"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -d /usr/share/fonts/truetype/dejavu ] || missing="$$missing fonts-dejavu-core"; \
+	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \

@@ -4,7 +4,7 @@ import pytest
 
 from testutils.factories import OrganizationFactory, UserFactory, role
 
-pytest_plugins = ["testutils.servers", "testutils.saml_idp", "testutils.ready"]
+pytest_plugins = ["testutils.servers", "testutils.saml_idp", "testutils.ready", "testutils.openai_fakes.transcriptions"]
 
 
 @pytest.fixture

@@ -1,7 +1,10 @@
 """Conversation processing (issue 13): transcript → trackers (Moments), next steps,
-recording-notification verdict and the post-meeting brief.
+recording-notification verdict and the post-meeting brief, between "imported" and
+"ready".
 
-The modules here are pure functions over :class:`~integrations.processing.transcript.Segment`
-lists: no models, no I/O, no engines that need a network, so the processing stage
-that stores their results can be retried and tested without any of those.
+``transcript``, ``analysis`` and ``briefs``' extractive writer are pure functions over
+:class:`~integrations.processing.transcript.Segment` lists (no models, no I/O);
+``speech`` and ``briefs`` hold the engines (offline defaults, OpenAI-compatible HTTP
+services when configured); ``services`` is the stage that runs them per engagement
+and stores the results (``models``), resumable and idempotent.
 """

@@ -1,0 +1,1 @@
+"""Local servers that speak the OpenAI-compatible APIs the processing engines call."""
