@@ -20,6 +20,7 @@ from chorus.models import (
     Team,
     User,
 )
+from chorus.trackers import trackers_seed_defaults
 
 API_TOKEN_PREFIX = "chorus_"
 
@@ -68,6 +69,8 @@ def organization_create(*, slug: str, name: str, domains: list[str] | None = Non
         org.email_domains = normalize_domains([*org.email_domains, *(domains or [])])
         org.save(update_fields=["name", "email_domains"])
     roles_ensure_builtin(org=org)
+    if created:  # not again: a default tracker an admin deleted stays deleted
+        trackers_seed_defaults(org=org)
     return org
 
 

@@ -10,6 +10,7 @@ SETTINGS_NAV = (
     ("Integrations", "settings-integrations", True),
     ("Organization Settings", "settings-organization", True),
     ("Roles and Permissions", "settings-roles", True),
+    ("Trackers", "settings-trackers", True),
     ("Personal Settings", "settings-personal", False),
     ("SSO", "settings-sso", True),
 )

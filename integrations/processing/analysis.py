@@ -8,32 +8,8 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from chorus.trackers import DEFAULT_TRACKERS  # the Chorus defaults, seeded for new organisations
 from integrations.processing.transcript import MAX_SENTENCE, Segment, clip_around, sentence_spans
-
-# The Chorus default trackers, seeded for new organisations; admins edit them.
-DEFAULT_TRACKERS: dict[str, tuple[str, ...]] = {
-    "Pricing": ("price", "pricing", "cost", "quote", "discount", "per seat", "per user", "license fee",
-                "list price", "price point", "how much", "rate card", "subscription fee"),
-    "Budget": ("budget", "budgeted", "funding", "allocated", "spend", "fiscal year", "set aside",
-               "purchase order", "afford"),
-    "Competitors": ("competitor", "competition", "alternative", "other vendor",
-                    "evaluating other", "compared to", "versus", "switching from", "incumbent"),
-    "Next Steps": ("next step", "follow up", "follow-up", "action item", "send over", "get back to you",
-                   "schedule a call", "set up a meeting", "circle back", "touch base", "calendar invite"),
-    "Timing": ("timeline", "timeframe", "deadline", "go live", "by the end of", "this quarter", "next quarter",
-               "end of quarter", "end of year", "by when", "kick off", "start date", "renewal date"),
-    # Not "problem" or "issue" alone: "no problem" is said on every call.
-    "Pain": ("pain", "pain point", "challenge", "struggle", "struggling", "frustrating", "frustration",
-             "bottleneck", "biggest problem", "the problem is", "manual process", "takes too long", "losing deals"),
-    "Authority": ("decision maker", "sign off", "signs off", "approve", "approval", "final say",
-                  "stakeholder", "procurement", "legal review", "my boss", "the board", "executive sponsor"),
-    "Need": ("need", "requirement", "must have", "looking for", "priority", "we want", "nice to have",
-             "critical for us", "have to have"),
-    "Metrics": ("metric", "kpi", "roi", "return on investment", "conversion rate", "win rate", "quota",
-                "pipeline", "ramp time", "churn", "revenue", "percent"),
-    "Use Case": ("use case", "workflow", "use it for", "scenario", "integrate with", "integration",
-                 "onboarding", "coaching", "forecasting", "call review"),
-}
 
 
 def default_tracker_specs() -> list[tuple[str, str, tuple[str, ...]]]:
