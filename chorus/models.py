@@ -353,6 +353,24 @@ class Engagement(models.Model):
     def display_title(self) -> str:
         return self.title or "Unscheduled Meeting"
 
+    @property
+    def next_step_items(self) -> list[dict]:
+        """``next_steps`` as processing stores them ({"text", "speaker", "at_seconds"});
+        rows written before processing existed hold bare sentences."""
+        return [_said(s) for s in self.next_steps or []]
+
+    @property
+    def action_item_items(self) -> list[dict]:
+        """``action_items`` as {"text", "speaker"} (bare sentences in older rows)."""
+        return [_said(a) for a in self.action_items or []]
+
+
+def _said(item) -> dict:
+    if isinstance(item, dict):
+        return {"text": str(item.get("text", "")), "speaker": str(item.get("speaker") or ""),
+                "at_seconds": item.get("at_seconds")}
+    return {"text": str(item), "speaker": "", "at_seconds": None}
+
 
 def email_domain_of(email: str) -> str:
     """The registrable domain of an address (``ann@mail.acme.co.uk`` → ``acme.co.uk``),

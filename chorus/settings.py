@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "integrations",
     "integrations.conferencing",
     "integrations.storage",
+    "integrations.processing",
     "crm",
     "dialers",
     "sso",
@@ -142,8 +143,10 @@ REDIS_URL = env("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": "chorus",
     "workers": env.int("Q_WORKERS", default=2),
-    "timeout": 600,
-    "retry": 900,
+    # Long enough for speech-to-text of a long call (processing hands over after
+    # ~9 minutes of work per task; its lease, PROCESSING_LEASE_SECONDS, outlasts this).
+    "timeout": 1200,
+    "retry": 1500,
     "max_attempts": 1,
     "queue_limit": 50,
     "catch_up": False,
@@ -175,6 +178,24 @@ OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 OUTBOX_BACKOFF_BASE_SECONDS = env.int("OUTBOX_BACKOFF_BASE_SECONDS", default=60)
 OUTBOX_BACKOFF_MAX_SECONDS = env.int("OUTBOX_BACKOFF_MAX_SECONDS", default=6 * 3600)
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
+
+# Conversation processing (transcript, trackers, next steps, verdict, brief): a
+# stage between "imported" and "ready", run by the workers. The engines are
+# OpenAI-compatible HTTP services when their URL is set (a self-hosted Whisper
+# server speaks /v1/audio/transcriptions; any chat model /v1/chat/completions);
+# unset, the offline defaults run: pocketsphinx (its English model ships in its
+# wheel) and the extractive brief writer.
+TRANSCRIPTION_API_URL = env("TRANSCRIPTION_API_URL", default="").rstrip("/")
+TRANSCRIPTION_API_KEY = env("TRANSCRIPTION_API_KEY", default="")
+TRANSCRIPTION_MODEL = env("TRANSCRIPTION_MODEL", default="whisper-1")
+TRANSCRIPTION_TIMEOUT = env.float("TRANSCRIPTION_TIMEOUT", default=600.0)
+BRIEF_API_URL = env("BRIEF_API_URL", default="").rstrip("/")
+BRIEF_API_KEY = env("BRIEF_API_KEY", default="")
+BRIEF_MODEL = env("BRIEF_MODEL", default="gpt-4o-mini")
+BRIEF_TIMEOUT = env.float("BRIEF_TIMEOUT", default=120.0)
+PROCESSING_MAX_ATTEMPTS = env.int("PROCESSING_MAX_ATTEMPTS", default=5)
+PROCESSING_BACKOFF_BASE_SECONDS = env.int("PROCESSING_BACKOFF_BASE_SECONDS", default=60)
+PROCESSING_LEASE_SECONDS = env.int("PROCESSING_LEASE_SECONDS", default=3600)
 
 # Outgoing email (the recording-ready notification): a django-environ email URL,
 # e.g. smtp+tls://user:password@smtp.example.com:587. Unset, messages go to the

@@ -1,31 +1,31 @@
 """The demo organisation `make run` starts with: an admin, users in every role,
-two teams, trackers and 50 engagements of every kind. Idempotent."""
+two teams, the default trackers and 50 engagements of every kind, whose recordings
+and calls go through processing (the sample calls in ``samples/calls``). Idempotent."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import random
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
 
 from chorus import services
-from chorus.models import Engagement, Moment, Organization, Participant, Role, Tracker, User
-from integrations.ready import engagements_ready
+from chorus.models import Engagement, Organization, Participant, Role, User
+from integrations.processing.services import processing_queue
+from integrations.storage.models import RecordingFile
+from integrations.storage.services import recording_store
 
 DEMO_SLUG = "dunder-mifflin"
 DEMO_DOMAIN = "dundermifflin.com"
 DEMO_ADMIN_EMAIL = f"oscar.martinez@{DEMO_DOMAIN}"
 DEMO_PASSWORD = "chorus-demo-2026"
+SAMPLES = Path(__file__).resolve().parent / "samples" / "calls"
 
-TRACKERS = ("Impact", "Competitor 1", "Pain", "Budget", "Need", "Metrics", "Background", "Use Case",
-            "Timing", "Authority")
-NEXT_STEPS = (
-    "Sure, I'll send you the invite for Friday at 3pm. Anything else I could answer for you?",
-    "There's a bunch of other security documentation as well, I'll shoot them over after the call",
-    "Great question, let me ask my solutions engineer and i'll get back to you",
-)
 # (first, last, title, role, licence, manager's first name)
 PEOPLE = (
     ("Oscar", "Martinez", "Sales Operations", "Admin", "listener", None),
@@ -78,22 +78,29 @@ def seed_demo(*, engagements: int = 50, seed: int = 7) -> DemoResult:
         if manager and people[first].manager_id != people[manager].pk:
             services.user_set_manager(user=people[first], manager=people[manager])
 
-    trackers = {}
-    for name in TRACKERS:
-        trackers[name], _ = Tracker.objects.get_or_create(org=org, name=name)
-
     created = 0
     if not Engagement.objects.for_org(org).filter(source="seed").exists():
-        created = _seed_engagements(org=org, people=people, trackers=trackers, count=engagements, seed=seed)
+        created = _seed_engagements(org=org, people=people, count=engagements, seed=seed)
     return DemoResult(org=org, admin=people["Oscar"], created_engagements=created)
 
 
-def _seed_engagements(*, org, people, trackers, count, seed) -> int:
+def _sample_calls() -> list[tuple[Path, str]]:
+    """The sample calls shipped with the demo: audio and Zoom-style WebVTT transcript."""
+    return [(audio, audio.with_suffix(".vtt").read_text()) for audio in sorted(SAMPLES.glob("*.ogg"))]
+
+
+def _seed_engagements(*, org, people, count, seed) -> int:
+    """Engagements of every kind; the recordings and calls carry a real sample call,
+    so their transcripts, Moments, next steps, verdicts and briefs are made by the
+    processing stage, like any source's: recordings come with their provider
+    transcript (as Zoom's do), dialer calls are transcribed by the speech-to-text
+    engine."""
     rnd = random.Random(seed)
     reps = [u for u in people.values() if u.license_type == "recorder"]
     kinds = list(Engagement.Kind.values)
+    samples = _sample_calls()
     now = timezone.now().replace(second=0, microsecond=0)
-    engagements, participants, moments = [], [], []
+    engagements, participants = [], []
     for i in range(count):
         kind = kinds[i % len(kinds)]
         owner = rnd.choice(reps)
@@ -106,27 +113,31 @@ def _seed_engagements(*, org, people, trackers, count, seed) -> int:
             recording_url="" if kind in (Engagement.Kind.EMAIL, Engagement.Kind.UNRECORDED_MEETING)
             else f"https://chorus.example/meeting/{3810000 + i}",
             recording_disabled=(i % 17 == 3),
-            recording_notification_detected=(kind == Engagement.Kind.DIALER_CALL and i % 9 != 0) or None,
-            next_steps=rnd.sample(NEXT_STEPS, k=rnd.randint(0, 3)),
-            summary="" if kind == Engagement.Kind.EMAIL
-            else f"{prospect[0]} reviewed pricing and timing with {owner.first_name}.",
-            transcript=f"{owner.first_name}: Thanks for joining.\n{prospect[0]}: Happy to be here.",
         )
         engagements.append((e, owner, prospect))
     Engagement.objects.bulk_create([e for e, _, _ in engagements])
-    for e, owner, prospect in engagements:
+    transcripts = {}
+    for i, (e, owner, prospect) in enumerate(engagements):
         participants.append(Participant(org=org, engagement=e, name=owner.full_name, title=owner.title,
                                         email=owner.email, is_internal=True))
         first, last = prospect[0].lower().split(" ", 1)
         participants.append(Participant(org=org, engagement=e, name=prospect[0], title=prospect[1],
                                         email=f"{first}.{last.replace(' ', '')}@{prospect[2]}"))
-        if e.kind != Engagement.Kind.EMAIL:
-            for name in rnd.sample(TRACKERS, k=rnd.randint(1, 5)):
-                moments.append(Moment(org=org, engagement=e, tracker=trackers[name],
-                                      at_seconds=rnd.randint(30, max(60, e.duration_seconds)),
-                                      text=f"…we talked about {name.lower()}…", speaker=prospect[0]))
+        if e.kind in (Engagement.Kind.RECORDING, Engagement.Kind.DIALER_CALL) and not e.recording_disabled:
+            audio, vtt = samples[i % len(samples)]
+            _store_sample(org=org, engagement=e, audio=audio)
+            if e.kind == Engagement.Kind.RECORDING:
+                transcripts[e.pk] = vtt
     Participant.objects.bulk_create(participants)
-    Moment.objects.bulk_create(moments)
-    # Like every source: account matching, CRM Objects Creation and whatever else listens.
-    engagements_ready(org=org, engagements=[e for e, _, _ in engagements])
+    # Like every source: processing, then account matching, CRM Objects Creation and
+    # whatever else listens.
+    processing_queue(org=org, engagements=[e for e, _, _ in engagements], provider_transcripts=transcripts)
     return len(engagements)
+
+
+def _store_sample(*, org: Organization, engagement: Engagement, audio: Path) -> None:
+    data = audio.read_bytes()
+    bucket, saved = recording_store(org=org, name=f"recordings/demo/{engagement.external_id}/{audio.name}",
+                                    fileobj=io.BytesIO(data))
+    RecordingFile.objects.create(org=org, engagement=engagement, bucket=bucket, name=saved, file_type="OGG",
+                                 content_type="audio/ogg", size=len(data), sha256=hashlib.sha256(data).hexdigest())

@@ -26,3 +26,12 @@ class DialersConfig(AppConfig):
         register_section(Section(key="notification-detection", title="Compliance: recording notification detection",
                                  order=10, template="dialers/section_notification_detection.html",
                                  context=notification_detection_section, page=ROLES_PAGE))
+
+        # Processing listens for the compliance phrases; the ready gate deletes calls
+        # without them for roles that ask for it, before anything is pushed.
+        from dialers.compliance import dialer_calls_compliance_gate, notification_rules
+        from integrations.processing.services import register_notification_rules
+        from integrations.ready import register_ready_gate
+
+        register_notification_rules(notification_rules)
+        register_ready_gate("dialers.compliance", dialer_calls_compliance_gate, order=10)

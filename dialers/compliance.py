@@ -4,50 +4,22 @@ when no recording notification is heard early in the call; the ledger row stays
 as a tombstone so the call is never imported again.
 
 Its own module because it is its own feature with its own settings page (Roles
-and Permissions > Compliance); the import run only calls the sweep at its end.
+and Permissions > Compliance). Processing hears the verdict with these settings
+(:func:`notification_rules`); the ready gate acts on it before the call is announced.
 """
 
 from __future__ import annotations
 
-import re
-
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from chorus.models import Organization, User
+from chorus.models import Engagement, Organization, User
 from chorus.services import audit_record
 from dialers.catalogue import CATALOGUE
 from dialers.models import ComplianceSettings, DialerCall, MediaStatus
 from integrations.storage.services import recording_delete_stored
-
-TIMESTAMP = re.compile(r"^\s*[\[(]?(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?:\.\d+)?[\])]?\s*")
-WORDS_PER_SECOND = 2.5  # ~150 words a minute, for transcripts without timestamps
-
-
-def notification_heard(*, transcript: str, phrases: list[str], window_seconds: int) -> bool:
-    """Is any phrase said within the first ``window_seconds``? Lines may start with a
-    timestamp (``[00:12]``, ``0:12``, ``00:00:12``); without one, time is estimated
-    from the words before it."""
-    words_before = 0
-    for line in transcript.splitlines():
-        m = TIMESTAMP.match(line)
-        if m:
-            at = int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
-            text = line[m.end():]
-        else:
-            at, text = words_before / WORDS_PER_SECOND, line
-        if at > window_seconds:
-            return False
-        low = " ".join(text.lower().split())
-        for phrase in phrases:
-            pos = low.find(phrase)
-            if pos >= 0 and (m or (words_before + len(low[:pos].split())) / WORDS_PER_SECOND <= window_seconds):
-                return True
-        words_before += len(text.split())
-    return False
 
 
 def compliance_settings(*, org: Organization) -> ComplianceSettings:
@@ -112,32 +84,37 @@ def dialer_call_delete_noncompliant(*, call: DialerCall, reason: str) -> None:
             deleted_at=now, deleted_reason=reason[:200], compliance_checked_at=now)
 
 
-def dialer_calls_compliance_sweep(*, org: Organization, limit: int = 5000) -> int:
-    """Decide once per call, when its transcript (or the detector's verdict) is
-    there: calls owned by users whose role has "Delete calls without recording
-    notification" on, with no notification in the window, are deleted. Enterprise only."""
-    if not org.is_enterprise:
-        return 0
+def notification_rules(org: Organization) -> tuple[list[str], int]:
+    """What processing listens for at the start of each call (registered with it)."""
     cfg = compliance_settings(org=org)
-    phrases, window = cfg.effective_phrases, cfg.window_seconds
-    calls = (DialerCall.objects.for_org(org).filter(engagement__isnull=False, compliance_checked_at__isnull=True)
-             .filter(Q(engagement__recording_notification_detected__isnull=False) | ~Q(engagement__transcript=""))
-             .select_related("engagement", "engagement__owner", "engagement__owner__role")[:limit])
-    deleted, checked = 0, []
+    return cfg.effective_phrases, cfg.window_seconds
+
+
+def dialer_calls_compliance_gate(*, org: Organization, engagements: list[Engagement]) -> list[Engagement]:
+    """The ``engagements_ready`` gate, decided once per call when processing has
+    heard (or not) a recording notification: a dialer call owned by a user whose
+    role has "Delete calls without recording notification" on, with no notification
+    in the window, is deleted and announced to no one (no CRM task for a deleted
+    call). A call whose verdict is unknown (processing failed) is kept. Enterprise only."""
+    ids = [e.pk for e in engagements if e.kind == Engagement.Kind.DIALER_CALL]
+    if not org.is_enterprise or not ids:
+        return engagements
+    cfg = compliance_settings(org=org)
+    calls = (DialerCall.objects.for_org(org).filter(engagement_id__in=ids, compliance_checked_at__isnull=True)
+             .select_related("engagement", "engagement__owner", "engagement__owner__role"))
+    deleted, checked = set(), []
     for call in calls:
         e = call.engagement
+        if e.recording_notification_detected is None:
+            continue
         role = e.owner.role if e.owner_id and e.owner.role_id else None
-        if role is not None and role.delete_calls_without_notification:
-            heard = e.recording_notification_detected
-            if heard is None:
-                heard = notification_heard(transcript=e.transcript, phrases=phrases, window_seconds=window)
-            if not heard:
-                dialer_call_delete_noncompliant(
-                    call=call, reason=f"No recording notification in the first {window} seconds "
-                                      f"(role “{role.name}” deletes calls without recording notification).")
-                deleted += 1
-                continue
-        checked.append(call.pk)
+        if role is not None and role.delete_calls_without_notification and not e.recording_notification_detected:
+            deleted.add(e.pk)  # before the delete, which sets e.pk to None
+            dialer_call_delete_noncompliant(
+                call=call, reason=f"No recording notification in the first {cfg.window_seconds} seconds "
+                                  f"(role “{role.name}” deletes calls without recording notification).")
+        else:
+            checked.append(call.pk)
     if checked:
         DialerCall.objects.filter(pk__in=checked).update(compliance_checked_at=timezone.now())
-    return deleted
+    return [e for e in engagements if e.pk not in deleted]

@@ -1,12 +1,13 @@
 """The import run: one connection's backfill (the last seven days, a day at a time)
-or hourly window, page by page, then the recording retries and the compliance sweep.
+or hourly window, page by page, then the recording retries.
 
 Idempotency rests on two unique constraints: ``DialerCall(org, dialer,
 external_id)`` and ``Engagement(org, source, external_id)``. A page of calls is
-written in one transaction (engagements, participants, ledger rows) and announced
-in it (``integrations.ready.engagements_ready``: account matching and CRM Objects
-Creation listen there); recordings are downloaded after it commits and their state
-lives on the ledger row, so a killed worker, a 404 or a timeout leaves a
+written in one transaction (engagements, participants, ledger rows); recordings are
+downloaded after it commits and their state lives on the ledger row; a call whose
+recording is settled goes to processing (``integrations.processing``), which
+announces it ready (account matching, CRM Objects Creation) once transcribed and
+analysed, so a killed worker, a 404 or a timeout leaves a
 ``pending``/``failed`` row that the next run retries, never a second engagement.
 The import cursor moves one window (one day of the backfill, or the hour) at a
 time, only once the window is done.
@@ -29,12 +30,11 @@ from django.utils import timezone
 
 from chorus.models import Engagement, LicenseType, Organization, Participant, User
 from dialers.catalogue import CATALOGUE, Dialer, dialer_get
-from dialers.compliance import dialer_calls_compliance_sweep
 from dialers.importers import CallRecord, Importer, importer_for
 from dialers.media import MEDIA_MAX_ATTEMPTS, dialer_recordings_fetch
 from dialers.models import DialerCall, MediaStatus
 from integrations.models import Connection, ConnectionStatus
-from integrations.ready import engagements_ready
+from integrations.processing.services import processing_queue
 from integrations.registry import IntegrationError
 from integrations.selectors import connection_in_category
 
@@ -175,7 +175,16 @@ def _write_page(*, connection: Connection, dialer: Dialer, rows: list[tuple[Call
 
 
 def _download_all(calls: list[DialerCall], importer: Importer, result: ImportResult) -> None:
-    dialer_recordings_fetch(calls, importer)
+    """Fetch the recordings, then hand each call whose recording is settled (stored,
+    or refused for good) to processing: transcript, trackers, the notification verdict,
+    then ready. A call whose download will be tried again waits for its recording."""
+    def queue_settled(fetched: list[DialerCall]) -> None:  # in the transaction that saves the outcomes
+        settled = [c.engagement for c in fetched
+                   if c.engagement_id and c.media_status in (MediaStatus.STORED, MediaStatus.REJECTED)]
+        if settled:
+            processing_queue(org=settled[0].org, engagements=settled)
+
+    dialer_recordings_fetch(calls, importer, then=queue_settled)
     result.count_media(calls)
 
 
@@ -211,11 +220,7 @@ def dialer_calls_import(*, connection: Connection, since: datetime, until: datet
                 page_result.skipped_no_recording += 1
             else:
                 rows.append((record, owner))
-        calls: list[DialerCall] = []
-        if rows:
-            with transaction.atomic():  # the page's calls and what the ready step's listeners write
-                calls = _write_page(connection=connection, dialer=dialer, rows=rows)
-                engagements_ready(org=org, engagements=[c.engagement for c in calls if c.engagement_id])
+        calls = _write_page(connection=connection, dialer=dialer, rows=rows) if rows else []
         page_result.imported = len(calls)
         if calls:
             _download_all(calls, importer, page_result)
@@ -264,7 +269,7 @@ def _media_error_sentence(result: ImportResult) -> str:
 def dialer_import_run(*, connection: Connection, now: datetime | None = None,
                       importer: Importer | None = None) -> dict[str, Any]:
     """One run of a connection: the backfill or the hourly window(s), then the
-    recording retries and the compliance sweep. The outcome ends on the row as a
+    recording retries. The outcome ends on the row as a
     status, a last-import time, counts and a sentence."""
     dialer = dialer_get(connection.provider)
     if dialer is None or not _claim(connection):
@@ -302,10 +307,6 @@ def dialer_import_run(*, connection: Connection, now: datetime | None = None,
     except Exception:  # noqa: BLE001 (the admin sees a sentence; the trace goes to the log)
         log.exception("Dialer import failed for connection %s", connection.pk)
         status, error = S.FAILED, UNEXPECTED
-    try:
-        dialer_calls_compliance_sweep(org=connection.org)
-    except Exception:  # noqa: BLE001
-        log.exception("Compliance sweep failed for org %s", connection.org_id)
     finished = timezone.now()
     config = {k: v for k, v in connection.config.items() if k != "progress"}
     config["last_result"] = {**total.as_dict(), "backfill": backfill, "started_at": started.isoformat(),

@@ -17,11 +17,13 @@ import hashlib
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.files import File
+from django.db import transaction
 from django.utils import timezone
 
 from dialers.importers import Importer, MediaError
@@ -121,7 +123,8 @@ MEDIA_FIELDS = ["media_name", "media_size", "media_content_type", "media_status"
                 "media_retry_at"]
 
 
-def dialer_recordings_fetch(calls: list[DialerCall], importer: Importer) -> None:
+def dialer_recordings_fetch(calls: list[DialerCall], importer: Importer, *,
+                            then: Callable[[list[DialerCall]], None] | None = None) -> None:
     """Fetch the recordings of ``calls`` and save each outcome on its ledger row
     (and a RecordingFile row, with its SHA-256, for each one stored). A few at a
     time: the work is network-bound and the threads touch no database, only the
@@ -141,10 +144,16 @@ def dialer_recordings_fetch(calls: list[DialerCall], importer: Importer) -> None
             outcomes = list(pool.map(lambda c: _download(c, importer, max_bytes, storage, budget), calls))
     else:
         outcomes = [_download(call, importer, max_bytes, storage, budget) for call in calls]
-    DialerCall.objects.bulk_update(calls, MEDIA_FIELDS, batch_size=100)
-    RecordingFile.objects.bulk_create([
-        RecordingFile(org_id=c.org_id, engagement_id=c.engagement_id, bucket=bucket, name=c.media_name,
-                      content_type=c.media_content_type, size=c.media_size or 0, sha256=stored.sha256,
-                      file_type=stored.file_type)
-        for c, stored in zip(calls, outcomes, strict=True) if stored is not None and c.engagement_id
-    ])
+    # The outcomes and what follows from them (``then``: the import hands settled calls
+    # to processing) are saved together: a worker killed in between leaves the calls
+    # "pending", downloaded again by the next run, never settled and forgotten.
+    with transaction.atomic():
+        DialerCall.objects.bulk_update(calls, MEDIA_FIELDS, batch_size=100)
+        RecordingFile.objects.bulk_create([
+            RecordingFile(org_id=c.org_id, engagement_id=c.engagement_id, bucket=bucket, name=c.media_name,
+                          content_type=c.media_content_type, size=c.media_size or 0, sha256=stored.sha256,
+                          file_type=stored.file_type)
+            for c, stored in zip(calls, outcomes, strict=True) if stored is not None and c.engagement_id
+        ])
+        if then is not None:
+            then(calls)

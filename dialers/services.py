@@ -34,8 +34,8 @@ from dialers.catalogue import (
 from dialers.compliance import (
     compliance_settings,
     compliance_settings_update,
-    dialer_calls_compliance_sweep,
-    notification_heard,
+    dialer_calls_compliance_gate,
+    notification_rules,
 )
 from dialers.import_run import STALE_AFTER, crm_connection_for, dialer_calls_import, dialer_import_run
 from dialers.media import MEDIA_MAX_ATTEMPTS
@@ -44,11 +44,11 @@ from integrations.models import Connection, ConnectionStatus
 from integrations.registry import PROVIDERS
 
 __all__ = [  # the entry points of the dialers app (views, tasks, other apps' pages)
-    "compliance_settings", "compliance_settings_update", "crm_connection_for", "dialer_calls_compliance_sweep",
+    "compliance_settings", "compliance_settings_update", "crm_connection_for", "dialer_calls_compliance_gate",
     "dialer_calls_import", "dialer_choices", "dialer_connect_refusal", "dialer_connection_for", "dialer_connections",
     "dialer_disconnect", "dialer_import_queue", "dialer_import_request", "dialer_import_run", "dialer_imports_due",
     "dialer_media_problems", "dialer_save", "dialer_status", "dialer_zoom_phone_activate", "media_problem_rows",
-    "media_summary", "notification_heard",
+    "media_summary", "notification_rules",
 ]
 
 S = ConnectionStatus

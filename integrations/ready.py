@@ -8,6 +8,10 @@ Gainsight activities and Zapier triggers next — is a *listener* registered her
 its app (``AppConfig.ready``), so no source knows who listens and no listener is
 wired into each source.
 
+Before the listeners, *gates* may withhold engagements: compliance deletes a call
+with no recording notification, and a deleted call is announced to no one. A gate
+returns the engagements that go on.
+
 Listeners run in registration ``order`` (lower first: matching before the CRM push
 that reads its result), synchronously, in the caller's transaction: what they write
 (outbox deliveries) commits or rolls back with the engagements. Slow work belongs in
@@ -39,11 +43,18 @@ class ReadyListener:
 
 
 LISTENERS: dict[str, ReadyListener] = {}
+GATES: dict[str, ReadyListener] = {}
 
 
 def register_ready_listener(name: str, func: Listener, *, order: int = 100) -> None:
     """Register (or replace, by name) what runs when engagements become ready."""
     LISTENERS[name] = ReadyListener(name=name, func=func, order=order)
+
+
+def register_ready_gate(name: str, func: Callable[..., list[Engagement]], *, order: int = 100) -> None:
+    """Register (or replace, by name) a gate: ``func(*, org, engagements)`` returns
+    the engagements that are announced; the others it has dealt with (deleted)."""
+    GATES[name] = ReadyListener(name=name, func=func, order=order)
 
 
 def ready_listeners() -> list[ReadyListener]:
@@ -70,5 +81,9 @@ def engagements_ready(*, org: Organization, engagements: Iterable[Engagement]) -
 
 
 def _run(org: Organization, engagements: list[Engagement]) -> None:
+    for gate in sorted(GATES.values(), key=lambda entry: (entry.order, entry.name)):
+        engagements = list(gate.func(org=org, engagements=engagements))
+        if not engagements:
+            return
     for entry in ready_listeners():
         entry.func(org=org, engagements=engagements)

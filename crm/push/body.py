@@ -106,5 +106,5 @@ def content_for(engagement, *, participants=None, moments=None) -> ActivityConte
         recording_url=engagement.recording_url,
         attendees=[Attendee(p.name or p.email, p.title) for p in participants if not p.is_ignored],
         topics=topics,
-        next_steps=list(engagement.next_steps or []),
+        next_steps=[step["text"] for step in engagement.next_step_items],
     )

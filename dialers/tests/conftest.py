@@ -10,6 +10,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from integrations.models import Connection, ConnectionStatus
+from integrations.processing.transcript import Segment
 from testutils.factories import UserFactory, role
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -69,3 +70,31 @@ def reps(org):
                            license_type="listener"),
         "admin": UserFactory(org=org, email="boss@acme.example", role=role(org, "Admin")),
     }
+
+
+class FakeTranscriber:
+    """Speech-to-text that "hears" ``segments`` in any recording, for tests of the
+    import rather than of the engine (``test_processing_dialer.py`` runs the real
+    offline engine on a real clip). ``heard`` lists the files it was given;
+    ``fail_with`` is raised instead (a worker killed mid-transcription, say)."""
+
+    engine = "fake-stt"
+
+    def __init__(self):
+        self.segments = [Segment("", 1.0, 4.0, "Hi, this is Ada from Acme."),
+                         Segment("", 5.0, 9.0, "I will send you the pricing tomorrow.")]
+        self.heard: list[str] = []
+        self.fail_with: BaseException | None = None
+
+    def transcribe(self, audio_path: str) -> list[Segment]:
+        self.heard.append(audio_path)
+        if self.fail_with is not None:
+            raise self.fail_with
+        return list(self.segments)
+
+
+@pytest.fixture
+def transcriber(monkeypatch) -> FakeTranscriber:
+    fake = FakeTranscriber()
+    monkeypatch.setattr("integrations.processing.speech.transcriber_from_settings", lambda: fake)
+    return fake

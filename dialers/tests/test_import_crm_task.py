@@ -20,7 +20,9 @@ from dialers.importers.base import DialerImportError
 from dialers.models import DialerCall, MediaStatus
 from dialers.tests.conftest import NOW
 from integrations.models import Connection, ConnectionStatus
+from integrations.processing.models import EngagementProcessing
 from testutils.dialer_fakes import FakeMedia, FakeSalesforce, task
+from testutils.processing import process_queued
 
 pytestmark = pytest.mark.django_db
 AUDIO = b"ID3\x03\x00fake-mp3-bytes" * 4
@@ -69,7 +71,15 @@ def test_backfill_reads_seven_days_day_by_day_with_paging(org, reps, sf_server, 
     assert (e.source, e.owner, e.duration_seconds, e.title) == ("outreach", reps["bob"], 123, "Call 3")
     assert list(Participant.objects.filter(engagement=e).values_list("name", "is_internal")) == [
         ("Bob Rep", True), ("Willy Wonka", False)]
-    assert AccountMatch.objects.filter(engagement=e).exists()  # account matching ran on the new calls
+    # Imported, queued for processing, announced to no one yet: account matching waits for processing.
+    assert not AccountMatch.objects.filter(engagement=e).exists()
+    assert sorted(EngagementProcessing.objects.values_list("status", flat=True)) == ["queued"] * 5
+    # The fake media are not audio: processing fails for good at once and still announces each call.
+    assert process_queued() == {"ready": 0, "failed": 5, "retrying": 0}
+    for row in EngagementProcessing.objects.all():
+        assert row.status == "failed" and row.announced_at is not None
+        assert row.last_error.startswith("Transcribing: The recording could not be decoded as audio: ")
+    assert AccountMatch.objects.filter(engagement=e).exists()  # account matching ran on the processed calls
     stored = DialerCall.objects.get(engagement=e)
     assert stored.media_status == MediaStatus.STORED and stored.media_size == len(AUDIO)
     assert stored.media_content_type == "audio/mpeg" and stored.media_name.endswith(".mp3")
@@ -93,8 +103,15 @@ def test_same_hour_twice_and_overlapping_windows_import_nothing_twice(org, reps,
     assert (first.imported, again.imported, overlap.imported) == (5, 0, 0)
     assert again.already_imported == 5 and overlap.already_imported == 4
     assert Engagement.objects.for_org(org).count() == 5 == DialerCall.objects.count()
+    assert crm_push_ready_calls == []  # nothing is announced before processing
+    assert EngagementProcessing.objects.count() == 5  # each call queued once, not again by the overlapping runs
+    # Fake media (not audio): processing fails for good and still announces each call.
+    assert process_queued() == {"ready": 0, "failed": 5, "retrying": 0}
     # each call announced ready (CRM push listener) once, not again by the overlapping runs
     assert sorted(crm_push_ready_calls) == sorted(Engagement.objects.for_org(org).values_list("id", flat=True))
+    import_run.dialer_calls_import(connection=outreach, since=since, until=until)
+    assert process_queued() == {"ready": 0, "failed": 0, "retrying": 0}
+    assert len(crm_push_ready_calls) == 5
 
     # The hourly run after the backfill starts 15 minutes before the cursor.
     outreach.config["imported_through"] = (NOW - timedelta(hours=1)).isoformat()
@@ -146,6 +163,15 @@ def test_media_faults_leave_the_call_the_error_and_the_rest_of_the_batch(org, re
     assert outreach.last_error.startswith("5 recordings could not be downloaded; the calls are imported. 2 will be "
                                           "tried again at a later hourly run and 3 will not be tried again")
 
+    # Settled recordings (stored, or refused for good) go to processing; those tried again wait for theirs.
+    def queued():
+        return set(EngagementProcessing.objects.values_list("engagement__dialer_call__external_id", flat=True))
+    assert queued() == {by_key[k].external_id for k in ("ok1", "ok2", "huge", "endless", "html")}
+    assert process_queued() == {"ready": 0, "failed": 5, "retrying": 0}
+    rejected = EngagementProcessing.objects.get(engagement=by_key["html"].engagement)
+    assert rejected.last_error == ("Transcribing: There is no recording to transcribe (the recording was not "
+                                   "downloaded).") and rejected.announced_at is not None  # announced all the same
+
     # The next hour: the 404 is there now; failed downloads are retried, rejected ones are not.
     media.add("/r/missing.mp3")
     media.add("/r/slow.mp3")
@@ -156,10 +182,12 @@ def test_media_faults_leave_the_call_the_error_and_the_rest_of_the_batch(org, re
     by_key["huge"].refresh_from_db()
     assert by_key["huge"].media_attempts == 1
     assert Engagement.objects.for_org(org).count() == 7
+    assert queued() == {c.external_id for c in by_key.values()}  # the retried ones are queued once settled
+    assert EngagementProcessing.objects.filter(status="queued").count() == 2
 
 
 def test_a_worker_killed_mid_import_resumes_without_duplicates(org, reps, sf_server, media, outreach,
-                                                               monkeypatch):
+                                                               monkeypatch, crm_push_ready_calls):
     tasks = [task(n, at=NOW - timedelta(days=n, hours=1), url=serve_audio(media, f"/r/{n}.mp3"))
              for n in range(1, 7)]
     FakeSalesforce(sf_server, tasks)
@@ -186,6 +214,10 @@ def test_a_worker_killed_mid_import_resumes_without_duplicates(org, reps, sf_ser
     result = import_run.dialer_import_run(connection=outreach, now=NOW)
     assert result["imported"] == 3 and result["media_stored"] == 4  # the rest, and the pending recording
     assert Engagement.objects.for_org(org).count() == 6 == DialerCall.objects.filter(media_status="stored").count()
+    # Every call went to processing once (the one whose download the dead worker never made, too).
+    assert EngagementProcessing.objects.count() == 6
+    process_queued()
+    assert sorted(crm_push_ready_calls) == sorted(Engagement.objects.for_org(org).values_list("id", flat=True))
 
 
 def test_field_name_is_checked_before_it_reaches_soql(org, sf_server):

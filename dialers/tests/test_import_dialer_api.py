@@ -5,10 +5,12 @@ with users and the ticket's voice comment."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from werkzeug import Response
 
 from chorus.models import Engagement
@@ -17,7 +19,9 @@ from dialers.importers import dialer_api
 from dialers.models import DialerCall
 from dialers.tests.conftest import NOW
 from integrations.models import Connection, ConnectionStatus
+from integrations.processing.models import EngagementProcessing
 from testutils.dialer_fakes import FakeMedia
+from testutils.processing import process_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -80,8 +84,8 @@ def test_aircall_calls_paged_with_basic_auth_and_window(org, reps, media_server,
 
 
 
-def test_each_page_is_announced_to_the_ready_listeners_in_its_transaction(org, reps, media_server, aircall,
-                                                                          monkeypatch):
+def test_each_page_goes_to_processing_and_each_call_is_announced_once_processed(org, reps, media_server, aircall,
+                                                                               monkeypatch, transcriber):
     from integrations import ready
 
     media = FakeMedia(media_server)
@@ -93,22 +97,66 @@ def test_each_page_is_announced_to_the_ready_listeners_in_its_transaction(org, r
     def listener(*, org, engagements):
         seen.append(sorted(e.external_id for e in engagements))
         assert DialerCall.objects.filter(engagement__in=engagements).count() == len(engagements)  # written first
+        assert all(e.processing.status == "ready" and e.transcript for e in engagements)  # processed first
 
     monkeypatch.setattr(ready, "LISTENERS", {})
     ready.register_ready_listener("test", listener)
     result = import_run.dialer_calls_import(connection=aircall, since=NOW - timedelta(hours=2),
                                             until=NOW - timedelta(minutes=45))
-    assert seen == [["1", "2"]] and result.imported == 2
+    assert result.imported == 2 and seen == []  # imported and queued, announced to no one yet
+    assert sorted(EngagementProcessing.objects.values_list("engagement__external_id", "status")) == [
+        ("1", "queued"), ("2", "queued")]
+    assert process_queued() == {"ready": 2, "failed": 0, "retrying": 0}
+    assert seen == [["1"], ["2"]] and len(transcriber.heard) == 2  # each call announced once, when processed
 
-    # A listener that fails takes its page with it: nothing is half-announced, the next run tries again.
+    # A listener that fails takes the announcement with it: nothing is half-announced,
+    # processing tries again later and announces once the listener works.
     def broken(*, org, engagements):
         raise RuntimeError("listener down")
 
     ready.register_ready_listener("test", broken)
-    with pytest.raises(RuntimeError):
-        import_run.dialer_calls_import(connection=aircall, since=NOW - timedelta(minutes=45), until=NOW)
-    assert not DialerCall.objects.filter(external_id__in=["3", "4"]).exists()
-    assert not Engagement.objects.filter(source="aircall_hubspot", external_id__in=["3", "4"]).exists()
+    result = import_run.dialer_calls_import(connection=aircall, since=NOW - timedelta(minutes=45), until=NOW)
+    assert result.imported == 2  # the import does not depend on the listeners any more
+    assert process_queued() == {"ready": 0, "failed": 0, "retrying": 2}
+    for row in EngagementProcessing.objects.filter(engagement__external_id__in=["3", "4"]):
+        assert (row.status, row.announced_at, row.attempts) == ("queued", None, 1)
+        assert row.last_error == "Analysing: An unexpected error stopped processing (logged for support)."
+    ready.register_ready_listener("test", listener)
+    EngagementProcessing.objects.update(next_attempt_at=timezone.now())  # the backoff has passed
+    assert process_queued() == {"ready": 2, "failed": 0, "retrying": 0}
+    assert seen == [["1"], ["2"], ["3"], ["4"]]
+    assert process_queued() == {"ready": 0, "failed": 0, "retrying": 0}
+
+
+def test_a_listener_failing_on_the_last_try_still_gets_the_call_announced_once(org, reps, media_server, aircall,
+                                                                               monkeypatch, transcriber, settings):
+    """The last try: the transcript and analysis are done, the announcement fails (a
+    listener or gate down). The call must still be announced once the listener is
+    back, never left failed and unannounced (its CRM task lost)."""
+    from integrations import ready
+
+    settings.PROCESSING_MAX_ATTEMPTS = 1
+    media = FakeMedia(media_server)
+    media_server.expect_request("/aircall/v1/calls").respond_with_json({"calls": [
+        {"id": 1, "started_at": int((NOW - timedelta(minutes=30)).timestamp()), "user_email": "ada@acme.example",
+         "recording": media.add("/r/1.mp3")}], "meta": {}})
+    seen = []
+
+    def broken(*, org, engagements):
+        raise RuntimeError("listener down")
+
+    monkeypatch.setattr(ready, "LISTENERS", {})
+    ready.register_ready_listener("test", broken)
+    import_run.dialer_calls_import(connection=aircall, since=NOW - timedelta(hours=1), until=NOW)
+    with contextlib.suppress(RuntimeError):  # whether the worker sees the error or logs it
+        process_queued()
+    ready.register_ready_listener("test", lambda *, org, engagements: seen.extend(e.external_id for e in engagements))
+    EngagementProcessing.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))  # a dead worker's lease
+    process_queued()
+    process_queued()
+    row = EngagementProcessing.objects.get()
+    assert seen == ["1"] and row.announced_at is not None and row.status in ("ready", "failed")
+
 
 def test_zendesk_talk_from_the_incremental_export_users_and_voice_comments(org, reps, media_server, zendesk):
     """Zendesk Talk's own shape: calls since ``start_time`` (created within the window

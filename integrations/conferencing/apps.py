@@ -13,6 +13,11 @@ class ConferencingConfig(AppConfig):
         from integrations.registry import Section, register_provider, register_section
 
         register_provider(ZoomProvider(key=services.PROVIDER, label="Zoom", category="conferencing"))
+        # "Your recording is ready" once processing has made it ready.
+        from integrations.ready import register_ready_listener
+
+        register_ready_listener("conferencing.recording_ready_email", services.recording_ready_email_listener,
+                                order=90)
         register_section(
             Section(
                 key="native-zoom-integration",

@@ -5,6 +5,7 @@ deauthorisation → disconnect). Views, tasks and tests all call these."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import secrets as pysecrets
@@ -28,7 +29,7 @@ from integrations.conferencing import detection, zoom
 from integrations.conferencing.models import ZoomEvent
 from integrations.conferencing.zoom import ZoomError
 from integrations.models import Connection, ConnectionStatus
-from integrations.ready import engagements_ready
+from integrations.processing.services import processing_queue
 from integrations.storage import services as storage
 from integrations.storage.models import RecordingFile
 
@@ -477,6 +478,7 @@ def _recording_completed(event: ZoomEvent) -> tuple[str, str]:
         f"recordings/zoom/{hashlib.sha256(f'{org.pk}:{uuid}'.encode()).hexdigest()[:32]}/"
         f"{chosen.get('id') or 'recording'}.{file_type.lower() or 'bin'}"
     )
+    vtt = _zoom_transcript(obj.get("recording_files") or [], token=token, org=org)
     with tempfile.TemporaryFile() as tmp:
         got = zoom.download(url=chosen["download_url"], token=token, dest=tmp, max_bytes=max_bytes)
         tmp.seek(0)
@@ -526,10 +528,9 @@ def _recording_completed(event: ZoomEvent) -> tuple[str, str]:
                 size=got.size,
                 sha256=got.sha256,
             )
-            # Account matching, CRM Objects Creation and whatever else listens: written
-            # in this transaction, with the engagement.
-            engagements_ready(org=org, engagements=[engagement])
-            recording_ready_email_queue(engagement=engagement)
+            # Transcript, trackers, next steps and brief; then account matching, CRM
+            # Objects Creation, the owner's email and whatever else listens.
+            processing_queue(org=org, engagements=[engagement], provider_transcripts={engagement.pk: vtt})
     except IntegrityError:  # another worker imported the same meeting meanwhile
         if not RecordingFile.objects.filter(bucket=bucket, name=saved).exists():
             storage.recording_delete_stored(bucket=bucket, name=saved)
@@ -537,6 +538,29 @@ def _recording_completed(event: ZoomEvent) -> tuple[str, str]:
         return ZoomEvent.Status.IGNORED, f"Already imported (duplicate delivery of meeting {uuid})."
     event.engagement = engagement
     return ZoomEvent.Status.DONE, f"Recording imported ({got.size} bytes)."
+
+
+TRANSCRIPT_MAX_BYTES = 20 * 1024 * 1024
+TRANSCRIPT_CONTENT_TYPES = ("text/vtt", "text/plain", "application/octet-stream", "binary/octet-stream")
+
+
+def _zoom_transcript(files: list[dict[str, Any]], *, token: str, org: Organization) -> str:
+    """Zoom's own transcript of the meeting (the ``TRANSCRIPT`` file, WebVTT, listed
+    beside the audio when the account has audio transcripts on), fetched with the same
+    download token. Best effort: without it processing transcribes the audio."""
+    found = next((f for f in files if str(f.get("file_type", "")).upper() == "TRANSCRIPT"
+                  and f.get("download_url") and f.get("status", "completed") == "completed"), None)
+    if found is None:
+        return ""
+    buffer = io.BytesIO()
+    try:
+        zoom.download(url=found["download_url"], token=token, dest=buffer, max_bytes=TRANSCRIPT_MAX_BYTES,
+                      content_types=TRANSCRIPT_CONTENT_TYPES)
+    except ZoomError as exc:
+        log.info("Zoom transcript unavailable for a meeting of org %s (%s); the audio will be transcribed",
+                 org.pk, exc)
+        return ""
+    return buffer.getvalue().decode("utf-8", errors="replace")
 
 
 def _meeting_participants(connection: Connection, uuid: str) -> list[tuple[str, str]]:
@@ -571,6 +595,13 @@ READY_BODY = (
 READY_EMAIL_MAX_ATTEMPTS = 5
 READY_EMAIL_RETRY_BASE = timedelta(minutes=5)
 READY_EMAIL_TASK = "integrations.conferencing.tasks.recording_ready_email_task"
+
+
+def recording_ready_email_listener(*, org: Organization, engagements: list[Engagement]) -> None:
+    """The ``engagements_ready`` listener: Zoom recordings email their owner."""
+    for engagement in engagements:
+        if engagement.source == PROVIDER and engagement.kind == Engagement.Kind.RECORDING:
+            recording_ready_email_queue(engagement=engagement)
 
 
 def recording_ready_email_queue(*, engagement: Engagement) -> None:

@@ -205,7 +205,8 @@ def download_host_allowed(url: str) -> bool:
     return parts.scheme == "https" and any(host == d or host.endswith("." + d) for d in ZOOM_DOWNLOAD_DOMAINS)
 
 
-def download(*, url: str, token: str, dest: IO[bytes], max_bytes: int, attempts: int = 3) -> Downloaded:
+def download(*, url: str, token: str, dest: IO[bytes], max_bytes: int, attempts: int = 3,
+             content_types: tuple[str, ...] = DOWNLOAD_CONTENT_TYPES) -> Downloaded:
     """Stream a recording into ``dest`` without holding it in memory. Refuses
     files over ``max_bytes`` and anything that is not audio/video (an HTML page
     means the token expired). A connection dropped mid-file resumes with a
@@ -230,7 +231,7 @@ def download(*, url: str, token: str, dest: IO[bytes], max_bytes: int, attempts:
                     raise ZoomError(f"Zoom answered {resp.status_code} to the recording download.",
                                     transient=resp.status_code == 429 or resp.status_code >= 500)
                 content_type = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
-                if not content_type.startswith(DOWNLOAD_CONTENT_TYPES):
+                if not content_type.startswith(content_types):
                     raise ZoomError(
                         f"Zoom sent {content_type or 'something unknown'} instead of a recording "
                         "(the download token may have expired)."

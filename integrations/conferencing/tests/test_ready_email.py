@@ -20,6 +20,7 @@ from chorus.models import Engagement
 from integrations.conferencing import services
 from integrations.conferencing.models import ZoomEvent
 from integrations.conferencing.tests.test_webhook import completed, serve_recording
+from testutils.processing import process_queued
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -53,6 +54,10 @@ def test_the_import_completes_when_the_mail_server_refuses(
     event = ZoomEvent.objects.get()
     assert event.status == "done", event.detail
     assert event.engagement == Engagement.objects.get()
+    assert "Recording-ready email" not in caplog.text  # the email waits for processing
+    # The served "MP4" is not audio: processing fails for good and still makes the recording ready.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert process_queued() == {"ready": 0, "failed": 1, "retrying": 0}
     assert "Recording-ready email for engagement" in caplog.text
     retry = Schedule.objects.get(func="integrations.conferencing.tasks.recording_ready_email_task")
     assert retry.args == f"({event.engagement_id}, 2)" and retry.schedule_type == Schedule.ONCE

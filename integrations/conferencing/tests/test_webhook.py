@@ -15,8 +15,10 @@ from chorus.models import Engagement
 from integrations.conferencing.models import ZoomEvent
 from integrations.conferencing.tests.conftest import SECRET, load
 from integrations.models import Connection
+from integrations.processing.models import EngagementProcessing
 from integrations.storage.models import RecordingFile
 from testutils.factories import UserFactory
+from testutils.processing import process_queued
 
 pytestmark = pytest.mark.django_db
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64  # a small "MP4"
@@ -193,6 +195,14 @@ def test_recording_completed_downloads_stores_and_notifies(
     assert f.size == len(VIDEO) and f.sha256 == hashlib.sha256(VIDEO).hexdigest()
     assert (Path(settings.MEDIA_ROOT) / f.name).read_bytes() == VIDEO
 
+    # "Ready" means processed: no email at import. The served "MP4" is not audio, so
+    # processing fails for good (no Zoom transcript to read) and the recording is
+    # ready all the same, with the reason on its processing row.
+    assert not mail.outbox and EngagementProcessing.objects.get(engagement=e).status == "queued"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert process_queued() == {"ready": 0, "failed": 1, "retrying": 0}
+    assert EngagementProcessing.objects.get(engagement=e).last_error.startswith(
+        "Transcribing: The recording could not be decoded as audio: ")
     (message,) = mail.outbox
     assert message.to == ["ada@acme.example"]
     assert message.subject == "Your recording is ready: Acme <> Wonka discovery call"
@@ -222,7 +232,13 @@ def test_duplicate_deliveries_create_nothing_twice(
         post_event(first)
     with django_capture_on_commit_callbacks(execute=True):
         assert post_event(second).json() == {"status": "queued"}
+    assert crm_push_ready_calls == [] and not mail.outbox  # nothing is ready before processing
+    with django_capture_on_commit_callbacks(execute=True):
+        process_queued()  # the fake "MP4" fails to decode: failed, announced all the same
+    with django_capture_on_commit_callbacks(execute=True):
+        assert process_queued() == {"ready": 0, "failed": 0, "retrying": 0}
     assert Engagement.objects.count() == 1 and RecordingFile.objects.count() == 1 and len(mail.outbox) == 1
+    assert EngagementProcessing.objects.count() == 1
     statuses = sorted(ZoomEvent.objects.values_list("status", flat=True))
     assert statuses == ["done", "ignored"]
     dup = ZoomEvent.objects.get(status="ignored")
