@@ -2,12 +2,13 @@
 
 from django.urls import path
 
-from console.views import recordings, settings
+from console.views import recordings, settings, trackers
 
 urlpatterns = [
     path("", recordings.home, name="home"),
     path("recordings/", recordings.RecordingListView.as_view(), name="recordings"),
     path("recordings/<int:pk>/", recordings.RecordingDetailView.as_view(), name="recording"),
+    path("recordings/<int:pk>/processing/retry/", recordings.ProcessingRetryView.as_view(), name="processing-retry"),
     path("deals/", recordings.DealListView.as_view(), name="deals"),
     path("analytics/", recordings.AnalyticsView.as_view(), name="analytics"),
     path("settings/", settings.settings_home, name="settings"),
@@ -15,6 +16,10 @@ urlpatterns = [
     path("settings/organization/", settings.OrganizationSettingsView.as_view(), name="settings-organization"),
     path("settings/roles/", settings.RoleListView.as_view(), name="settings-roles"),
     path("settings/roles/<int:pk>/", settings.RoleDetailView.as_view(), name="settings-role"),
+    path("settings/trackers/", trackers.TrackerListView.as_view(), name="settings-trackers"),
+    path("settings/trackers/restore/", trackers.TrackerRestoreDefaultsView.as_view(), name="settings-trackers-restore"),
+    path("settings/trackers/<int:pk>/", trackers.TrackerEditView.as_view(), name="settings-tracker"),
+    path("settings/trackers/<int:pk>/delete/", trackers.TrackerDeleteView.as_view(), name="settings-tracker-delete"),
     path("settings/personal/", settings.PersonalSettingsView.as_view(), name="settings-personal"),
     path("settings/personal/tokens/<int:pk>/revoke/", settings.ApiTokenRevokeView.as_view(),
          name="api-token-revoke"),

@@ -4,10 +4,11 @@ Thin: the probe, the encryption and the Enterprise rule live in ``services``."""
 from __future__ import annotations
 
 import logging
+import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
@@ -22,6 +23,7 @@ from integrations.storage.providers import KINDS, PROVIDER_KEY
 from integrations.storage.services import BucketError
 
 log = logging.getLogger(__name__)
+BYTE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def section_url() -> str:
@@ -99,16 +101,60 @@ class BucketFormView(EnterpriseAdminMixin, View):
 
 class RecordingMediaView(OrgMemberMixin, View):
     """The recording's audio/video for members of its org: a short-lived signed
-    URL when it sits in a Custom Media Bucket, streamed from Chorus' storage otherwise."""
+    URL when it sits in a Custom Media Bucket, streamed from Chorus' storage otherwise.
+    Chorus' storage answers byte ranges: a player needs them to learn an Ogg or MP4's
+    length and to seek (the engagement page's Moments and transcript lines)."""
 
     def get(self, request, pk):
-        rf = get_for_org_or_404(RecordingFile.objects.select_related("bucket"), self.org, engagement_id=pk)
+        rf = (RecordingFile.objects.for_org(self.org).select_related("bucket").filter(engagement_id=pk)
+              .exclude(file_type__iexact="TRANSCRIPT").order_by("id").first())
+        if rf is None:
+            raise Http404("No recording.")
         if rf.bucket is not None:
             return redirect(services.storage_for(bucket=rf.bucket).url(rf.name))
         fh = services.recording_open(recording_file=rf)
-        return FileResponse(
-            fh, content_type=rf.content_type or "application/octet-stream", filename=rf.name.rsplit("/", 1)[-1]
-        )
+        content_type = rf.content_type or "application/octet-stream"
+        wanted = byte_range(request.headers.get("Range", ""), size=fh.size)
+        if wanted is None:
+            response = FileResponse(fh, content_type=content_type, filename=rf.name.rsplit("/", 1)[-1])
+        elif wanted == ():
+            fh.close()
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{fh.size}"
+        else:
+            start, end = wanted
+            fh.seek(start)
+            response = StreamingHttpResponse(_chunks(fh, end - start + 1), status=206, content_type=content_type)
+            response["Content-Range"] = f"bytes {start}-{end}/{fh.size}"
+            response["Content-Length"] = str(end - start + 1)
+        response["Accept-Ranges"] = "bytes"
+        return response
+
+
+def byte_range(header: str, *, size: int) -> tuple[int, int] | tuple[()] | None:
+    """(first, last) of a single ``Range: bytes=a-b`` (or ``a-`` or ``-n``), ``()`` when
+    it cannot be satisfied, None for no range (or several: the whole file then)."""
+    match = BYTE_RANGE.match(header.strip())
+    if not match or not any(match.groups()):
+        return None
+    first, last = match.groups()
+    if first:
+        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+    else:
+        start, end = max(0, size - int(last)), size - 1
+    return (start, end) if start <= end else ()
+
+
+def _chunks(fh, length: int, chunk: int = 64 * 1024):
+    try:
+        while length > 0:
+            data = fh.read(min(chunk, length))
+            if not data:
+                break
+            length -= len(data)
+            yield data
+    finally:
+        fh.close()
 
 
 class BucketRemoveView(EnterpriseAdminMixin, View):
