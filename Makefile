@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SYSTEM_PACKAGES := xmlsec1 chromium fonts-dejavu-core ffmpeg
+SYSTEM_PACKAGES := xmlsec1 chromium fonts-dejavu-core ffmpeg nginx libnginx-mod-rtmp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -21,6 +21,8 @@ system-deps:
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -d /usr/share/fonts/truetype/dejavu ] || missing="$$missing fonts-dejavu-core"; \
 	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || missing="$$missing libnginx-mod-rtmp"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
@@ -49,9 +51,10 @@ migrate: venv
 
 run: setup
 	@$(PY) manage.py seed_demo
-	@echo "Chorus is starting at http://$(HOST):$(PORT)/ (web server + django-q2 worker). Ctrl-C stops both."
+	@echo "Chorus is starting at http://$(HOST):$(PORT)/ (web server, django-q2 worker, RTMP ingest for Zoom Streaming). Ctrl-C stops them."
 	@trap 'kill 0' INT TERM EXIT; \
 	$(PY) manage.py qcluster & \
+	$(PY) manage.py run_stream_ingest --callback-url http://$(HOST):$(PORT) & \
 	$(VENV)/bin/gunicorn chorus.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile - & \
 	wait
 

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "integrations.conferencing",
     "integrations.storage",
     "integrations.processing",
+    "integrations.streaming",
+    "integrations.mail",
     "crm",
     "dialers",
     "sso",
@@ -233,6 +235,16 @@ ZOOM_CLIENT_SECRET = env("ZOOM_CLIENT_SECRET", default="")
 ZOOM_WEBHOOK_SECRET_TOKEN = env("ZOOM_WEBHOOK_SECRET_TOKEN", default="")
 NOTETAKER_API_URL = env("NOTETAKER_API_URL", default="")
 NOTETAKER_API_KEY = env("NOTETAKER_API_KEY", default="")
+# The bot backend signs its webhooks with this secret (HMAC-SHA256).
+NOTETAKER_WEBHOOK_SECRET = env("NOTETAKER_WEBHOOK_SECRET", default="")
+# The public rtmp:// URL Zoom streams meetings to (the nginx RTMP ingest).
+STREAM_INGEST_URL = env("STREAM_INGEST_URL", default="rtmp://127.0.0.1:1935/live").rstrip("/")
+# Zoom Streaming: how long a stream key Chorus issued may first publish; where the RTMP
+# ingest writes its recordings (shared with the web server; empty = MEDIA_ROOT/streams);
+# the secret in the ingest's callback URLs (empty = derived from SECRET_KEY).
+STREAM_KEY_TTL_SECONDS = env.int("STREAM_KEY_TTL_SECONDS", default=24 * 3600)
+STREAM_RECORD_DIR = env("STREAM_RECORD_DIR", default="")
+STREAM_CALLBACK_SECRET = env("STREAM_CALLBACK_SECRET", default="")
 MICROSOFT_GRAPH_URL = env("MICROSOFT_GRAPH_URL", default="https://graph.microsoft.com/v1.0").rstrip("/")
 
 # Fetching what admins and users typed (SAML metadata, ICS feeds, dialer media) is
@@ -243,6 +255,7 @@ DIALER_MEDIA_ALLOW_PRIVATE_HOSTS = env.bool("DIALER_MEDIA_ALLOW_PRIVATE_HOSTS", 
 
 # Recordings: size caps (bytes) and the dialer import's download settings.
 ZOOM_RECORDING_MAX_BYTES = env.int("ZOOM_RECORDING_MAX_BYTES", default=4 * 1024**3)
+NOTETAKER_RECORDING_MAX_BYTES = env.int("NOTETAKER_RECORDING_MAX_BYTES", default=4 * 1024**3)
 DIALER_MEDIA_MAX_BYTES = env.int("DIALER_MEDIA_MAX_BYTES", default=500 * 1024**2)
 DIALER_MEDIA_CONCURRENCY = env.int("DIALER_MEDIA_CONCURRENCY", default=8)
 DIALER_MEDIA_TIMEOUT = (env.float("DIALER_MEDIA_CONNECT_TIMEOUT", default=5.0),

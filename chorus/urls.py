@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/scim/v2/", include("sso.scim.urls")),
     path("integrations/", include("crm.urls")),
     path("integrations/", include("integrations.conferencing.urls")),
+    path("integrations/", include("integrations.streaming.urls")),
     path("settings/integrations/bucket/", include("integrations.storage.urls")),
     path("settings/integrations/dialers/", include("dialers.urls")),
     path("settings/integrations/crm-objects/", include("crm.push.urls")),

@@ -670,3 +670,11 @@ EVENT_HANDLERS = {
     "recording.completed": _recording_completed,
     "app_deauthorized": _app_deauthorized,
 }
+
+
+def register_zoom_event_handler(event: str, handler) -> None:
+    """Another app reacts to a Zoom event type conferencing does not handle itself
+    (Zoom Streaming: ``meeting.started`` / ``meeting.ended``), registered in its
+    ``AppConfig.ready``. ``handler(event: ZoomEvent) -> (status, detail)``, like the
+    ones above; it may set ``event.engagement``. Conferencing's own handlers win."""
+    EVENT_HANDLERS.setdefault(event, handler)
