@@ -28,7 +28,10 @@ from integrations.conferencing.models import Calendar
 from integrations.conferencing.notetaker import NotetakerClient
 from integrations.http import http_session
 
-SCOPES = "openid email https://www.googleapis.com/auth/calendar.readonly"
+# gmail.metadata: the least privilege that reads headers and labels, never bodies
+# (integrations.mail imports emails with it; connections made before it lack it).
+SCOPES = ("openid email https://www.googleapis.com/auth/calendar.readonly"
+          " https://www.googleapis.com/auth/gmail.metadata")
 
 
 def _token_url() -> str:

@@ -35,7 +35,11 @@ from integrations.conferencing.notetaker import NotetakerClient
 from integrations.http import http_session
 
 # msal adds openid, profile and offline_access (a refresh token) itself.
-SCOPES = ["Calendars.Read", "email"]
+# Mail.ReadBasic: every message property but the body (integrations.mail imports
+# emails with it). A refresh asks for the calendar scopes only, so a connection made
+# before Mail.ReadBasic was asked keeps refreshing (its token simply lacks the mail scope).
+SCOPES = ["Calendars.Read", "Mail.ReadBasic", "email"]
+REFRESH_SCOPES = ["Calendars.Read", "email"]
 MICROSOFT_HOSTS = ("login.microsoftonline.com", "login.microsoftonline.us", "login.partner.microsoftonline.cn")
 UNREACHABLE = "Microsoft sign-in could not be reached. Try again in a minute."
 
@@ -86,7 +90,8 @@ def access_token(calendar: Calendar) -> str:
     token = stored_access_token(calendar)
     if token:
         return token
-    result = _app().acquire_token_by_refresh_token(str(calendar.secrets.get("refresh_token", "")), scopes=SCOPES)
+    result = _app().acquire_token_by_refresh_token(str(calendar.secrets.get("refresh_token", "")),
+                                                   scopes=REFRESH_SCOPES)
     if "access_token" not in result:
         raise CalendarError("The calendar no longer accepts Chorus' access: connect it again.")
     calendar.secrets = token_secrets(result, previous=calendar.secrets)
