@@ -1,10 +1,10 @@
-"""Support tooling: Zoom webhook events (with a requeue action), calendars and
-scanned meetings. Payloads and calendar secrets are never shown."""
+"""Support tooling: Zoom and Notetaker webhook events (Zoom's with a requeue action),
+calendars and scanned meetings. Payloads and calendar secrets are never shown."""
 
 from django.contrib import admin, messages
 from django.db import transaction
 
-from integrations.conferencing.models import Calendar, CalendarEvent, ZoomEvent
+from integrations.conferencing.models import Calendar, CalendarEvent, NotetakerEvent, ZoomEvent
 
 
 @admin.register(ZoomEvent)
@@ -43,6 +43,19 @@ class ZoomEventAdmin(admin.ModelAdmin):
                 )
             )
         messages.success(request, f"{len(ids)} event(s) queued again.")
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(NotetakerEvent)
+class NotetakerEventAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "org", "event", "bot_id", "status", "attempts", "detail", "engagement")
+    list_filter = ("status", "event")
+    search_fields = ("bot_id", "org__name", "org__slug")
+    exclude = ("payload", "signature")
+    readonly_fields = ("org", "calendar_event", "event_id", "event", "bot_id", "status", "detail", "engagement",
+                       "received_at", "processed_at", "attempts", "next_attempt_at")
 
     def has_add_permission(self, request):
         return False

@@ -114,6 +114,17 @@ class CalendarEvent(models.Model):
     notetaker_join_at = models.DateTimeField(null=True, blank=True)
     notetaker_name = models.CharField(max_length=80, blank=True)
     notetaker_error = models.CharField(max_length=300, blank=True)
+    # What the bot backend said about the bot (its webhook): joined, recorded, or why it
+    # could not record. Separate from ``notetaker_error`` (scheduling), which syncs reset.
+    notetaker_status = models.CharField(max_length=32, blank=True, choices=[
+        ("joined", "Joined the meeting"),
+        ("recording_done", "Recorded"),
+        ("failed", "Could not record"),
+        ("kicked", "Removed from the meeting"),
+        ("waiting_room_timeout", "Not let in from the waiting room"),
+    ])
+    notetaker_reason = models.CharField(max_length=300, blank=True)
+    notetaker_status_at = models.DateTimeField(null=True, blank=True)
     # Seed: "Meetings that are turned off (the user explicitly asked Chorus not to
     # record)". Set by the calendar's owner in Personal Settings; syncs keep it.
     recording_disabled = models.BooleanField(default=False)
@@ -136,3 +147,45 @@ class CalendarEvent(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.external_id
+
+
+class NotetakerEvent(models.Model):
+    """One accepted webhook delivery of the Notetaker bot backend, queued for a worker
+    (like :class:`ZoomEvent`). ``event_id`` is the backend's event id: a retried
+    delivery queues nothing. The org and the meeting come from the bot Chorus
+    scheduled (``CalendarEvent.notetaker_bot_id``), never from the payload."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        RETRYING = "retrying", "Retrying"
+        DONE = "done", "Done"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    calendar_event = models.ForeignKey(CalendarEvent, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+")
+    event_id = models.CharField(max_length=128, unique=True)
+    event = models.CharField(max_length=64)
+    bot_id = models.CharField(max_length=128, db_index=True)
+    signature = models.CharField(max_length=200, blank=True, help_text="The delivery's signature header.")
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    detail = models.TextField(blank=True, help_text="Why it was ignored or failed, in plain words.")
+    engagement = models.ForeignKey(Engagement, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # Retries after the backend was unreachable or busy; while processing, the time after
+    # which a worker that went silent is presumed dead and the event queued again.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrgManager()
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="notetaker_event_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.bot_id} ({self.status})"

@@ -34,3 +34,16 @@ def unrecorded_meetings_task() -> dict[str, int]:
     from integrations.conferencing.unrecorded import unrecorded_meetings_collect
 
     return unrecorded_meetings_collect()
+
+
+def notetaker_event_process_task(event_id: int) -> str | None:
+    from integrations.conferencing.notetaker_events import notetaker_event_process
+
+    event = notetaker_event_process(event_id=event_id)
+    return event.status if event else None
+
+
+def notetaker_events_retry_due_task() -> int:
+    from integrations.conferencing.notetaker_events import notetaker_events_retry_due
+
+    return notetaker_events_retry_due()

@@ -14,6 +14,10 @@ urlpatterns = [
     path("zoom/disconnect/", views.DisconnectView.as_view(), name="zoom-disconnect"),
 ]
 
+from integrations.conferencing import notetaker_views  # noqa: E402
+
+urlpatterns += [path("notetaker/webhook", notetaker_views.NotetakerWebhookView.as_view(), name="notetaker-webhook")]
+
 from integrations.conferencing import calendar_views  # noqa: E402
 
 urlpatterns += [
