@@ -4,7 +4,8 @@ import pytest
 
 from testutils.factories import OrganizationFactory, UserFactory, role
 
-pytest_plugins = ["testutils.servers", "testutils.saml_idp", "testutils.ready", "testutils.openai_fakes.transcriptions"]
+pytest_plugins = ["testutils.servers", "testutils.saml_idp", "testutils.ready", "testutils.openai_fakes.transcriptions",
+                  "testutils.slack_fake"]
 
 
 @pytest.fixture

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "crm",
     "dialers",
     "sso",
+    "slack",
     "console",
     "djangosaml2",
 ]
@@ -245,6 +246,11 @@ STREAM_INGEST_URL = env("STREAM_INGEST_URL", default="rtmp://127.0.0.1:1935/live
 STREAM_KEY_TTL_SECONDS = env.int("STREAM_KEY_TTL_SECONDS", default=24 * 3600)
 STREAM_RECORD_DIR = env("STREAM_RECORD_DIR", default="")
 STREAM_CALLBACK_SECRET = env("STREAM_CALLBACK_SECRET", default="")
+SLACK_OAUTH_URL = env("SLACK_OAUTH_URL", default="https://slack.com").rstrip("/")
+SLACK_API_URL = env("SLACK_API_URL", default="https://slack.com/api/")
+SLACK_CLIENT_ID = env("SLACK_CLIENT_ID", default="")
+SLACK_CLIENT_SECRET = env("SLACK_CLIENT_SECRET", default="")
+SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", default="")
 MICROSOFT_GRAPH_URL = env("MICROSOFT_GRAPH_URL", default="https://graph.microsoft.com/v1.0").rstrip("/")
 
 # Fetching what admins and users typed (SAML metadata, ICS feeds, dialer media) is

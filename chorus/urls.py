@@ -22,6 +22,7 @@ urlpatterns = [
     path("integrations/", include("crm.urls")),
     path("integrations/", include("integrations.conferencing.urls")),
     path("integrations/", include("integrations.streaming.urls")),
+    path("integrations/slack/", include("slack.urls")),
     path("settings/integrations/bucket/", include("integrations.storage.urls")),
     path("settings/integrations/dialers/", include("dialers.urls")),
     path("settings/integrations/crm-objects/", include("crm.push.urls")),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from console.views import recordings, settings, trackers
+from console.views import accounts, recordings, settings, trackers
 
 urlpatterns = [
     path("", recordings.home, name="home"),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("recordings/<int:pk>/", recordings.RecordingDetailView.as_view(), name="recording"),
     path("recordings/<int:pk>/processing/retry/", recordings.ProcessingRetryView.as_view(), name="processing-retry"),
     path("deals/", recordings.DealListView.as_view(), name="deals"),
+    path("accounts/<int:pk>/", accounts.AccountDetailView.as_view(), name="account"),
+    path("opportunities/<int:pk>/", accounts.OpportunityDetailView.as_view(), name="opportunity"),
     path("analytics/", recordings.AnalyticsView.as_view(), name="analytics"),
     path("settings/", settings.settings_home, name="settings"),
     path("settings/integrations/", settings.IntegrationsView.as_view(), name="settings-integrations"),
