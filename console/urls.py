@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from console.views import accounts, recordings, settings, trackers
+from console.views import accounts, clari, recordings, settings, trackers
 
 urlpatterns = [
     path("", recordings.home, name="home"),
@@ -13,6 +13,9 @@ urlpatterns = [
     path("accounts/<int:pk>/", accounts.AccountDetailView.as_view(), name="account"),
     path("opportunities/<int:pk>/", accounts.OpportunityDetailView.as_view(), name="opportunity"),
     path("analytics/", recordings.AnalyticsView.as_view(), name="analytics"),
+    path("clari/connect/", clari.ClariConnectView.as_view(), name="clari-connect"),
+    path("clari/<str:kind>/<int:pk>/", clari.clari_embed, name="clari-embed"),
+    path("settings/integrations/clari/", clari.ClariSwitchView.as_view(), name="clari-switch"),
     path("settings/", settings.settings_home, name="settings"),
     path("settings/integrations/", settings.IntegrationsView.as_view(), name="settings-integrations"),
     path("settings/organization/", settings.OrganizationSettingsView.as_view(), name="settings-organization"),

@@ -1,0 +1,83 @@
+"""Clari — Momentum by Chorus: an opportunity's or account's conversations shown
+inside Clari's Deal and Account views (seed: "Clari Integration").
+
+Clari frames Chorus pages from its own origin, so two things are only relaxed for
+the embedded views (``/clari/…``), never for the rest of Chorus:
+
+* framing: ``Content-Security-Policy: frame-ancestors <CLARI_FRAME_ORIGIN>`` instead of
+  ``X-Frame-Options: DENY``;
+* the sign-in: the seed says users "log in to their Chorus instance". Chorus' session
+  cookie is ``SameSite=Lax``, which a browser does not send inside a third-party frame.
+  So a user who opens ``/clari/connect/`` (first-party, signed in) gets a separate,
+  signed, expiring cookie scoped to ``/clari/`` with ``SameSite=None; Secure``; the
+  embedded views accept only that cookie (and only for a user of an org whose admin
+  switched Clari on).
+
+The switch is a :class:`~integrations.models.Connection` (provider ``clari``) so it
+has a status and an audit trail like every integration.
+"""
+
+from __future__ import annotations
+
+from django.core import signing
+from django.db import transaction
+
+from chorus.models import Organization, User
+from chorus.services import audit_record
+from integrations.models import Connection, ConnectionStatus
+
+PROVIDER = "clari"
+COOKIE = "chorus_clari"
+COOKIE_PATH = "/clari/"
+COOKIE_MAX_AGE = 30 * 24 * 3600  # a month, then the user connects again
+SALT = "console.clari.embed"
+
+
+def clari_section(request, org: Organization) -> dict:
+    """Context of Settings > Integrations > Clari Integration."""
+    from django.conf import settings
+
+    return {"enabled": clari_enabled(org=org), "enterprise": org.is_enterprise,
+            "admin": request.user.is_org_admin, "origin": settings.CLARI_FRAME_ORIGIN}
+
+
+def clari_enabled(*, org: Organization) -> bool:
+    return Connection.objects.for_org(org).filter(provider=PROVIDER, status=ConnectionStatus.OK).exists()
+
+
+def clari_set(*, org: Organization, actor: User | None, enabled: bool) -> None:
+    """The admins' switch on Settings > Integrations > Clari Integration."""
+    with transaction.atomic():
+        connection = Connection.objects.for_org(org).filter(provider=PROVIDER).first()
+        status = ConnectionStatus.OK if enabled else ConnectionStatus.DISCONNECTED
+        if connection is None:
+            if not enabled:
+                return
+            Connection.objects.create(org=org, provider=PROVIDER, status=status, connected_by=actor)
+        elif connection.status == status:
+            return
+        else:
+            Connection.objects.filter(pk=connection.pk).update(status=status, connected_by=actor)
+        audit_record(org=org, actor=actor, action="clari.enabled" if enabled else "clari.disabled",
+                     target="Clari Integration")
+
+
+def embed_token(*, user: User) -> str:
+    """The embedded views' sign-in: who, bound to the user's password hash (a password
+    change or a deactivation ends it), signed and dated."""
+    return signing.dumps({"u": user.pk, "h": user.password[-12:]}, salt=SALT)
+
+
+def embed_user(token: str | None) -> User | None:
+    """The user an embed cookie names, while it is fresh, the user active and their
+    org's Clari switch on; else None."""
+    if not token:
+        return None
+    try:
+        data = signing.loads(token, salt=SALT, max_age=COOKIE_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    user = User.objects.select_related("org").filter(pk=data.get("u"), is_active=True).first()
+    if user is None or user.org is None or user.password[-12:] != data.get("h"):
+        return None
+    return user if clari_enabled(org=user.org) else None
