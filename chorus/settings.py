@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_filters",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "chorus",
     "integrations",
@@ -56,6 +58,9 @@ INSTALLED_APPS = [
     "dialers",
     "sso",
     "slack",
+    "gainsight",
+    "api",
+    "api.zapier",
     "console",
     "djangosaml2",
 ]
@@ -155,6 +160,10 @@ Q_CLUSTER = {
     "catch_up": False,
     "ack_failures": True,
 }
+# The cache holds the public API's per-token rate-limit counts: Redis when REDIS_URL
+# is set, so every web process shares them; the embedded default counts per process.
+CACHES = {"default": ({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+                      if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"})}
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -165,6 +174,26 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # The public API (api/): one error shape, a rate limit per personal API token
+    # (429 + Retry-After), an OpenAPI 3 schema at /api/v1/schema/.
+    "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PersonalTokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_token": env("API_RATE_LIMIT", default="600/min")},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Chorus API",
+    "DESCRIPTION": "The public REST API. Authenticate with a personal API token from Personal Settings: "
+                   "`Authorization: Bearer <token>`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page is served with no internet: Swagger UI's assets come from the sidecar.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["api.schema.only_public_api"],
 }
 
 LOGGING = {
@@ -251,6 +280,7 @@ SLACK_API_URL = env("SLACK_API_URL", default="https://slack.com/api/")
 SLACK_CLIENT_ID = env("SLACK_CLIENT_ID", default="")
 SLACK_CLIENT_SECRET = env("SLACK_CLIENT_SECRET", default="")
 SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", default="")
+GAINSIGHT_URL_TEMPLATE = env("GAINSIGHT_URL_TEMPLATE", default="https://{domain}.gainsightcloud.com")
 # The origin allowed to frame Momentum by Chorus (Clari's app), e.g. https://app.clari.com.
 CLARI_FRAME_ORIGIN = env("CLARI_FRAME_ORIGIN", default="https://app.clari.com").rstrip("/")
 MICROSOFT_GRAPH_URL = env("MICROSOFT_GRAPH_URL", default="https://graph.microsoft.com/v1.0").rstrip("/")
@@ -260,6 +290,7 @@ MICROSOFT_GRAPH_URL = env("MICROSOFT_GRAPH_URL", default="https://graph.microsof
 SAML_METADATA_ALLOW_PRIVATE = env.bool("SAML_METADATA_ALLOW_PRIVATE", default=False)
 CALENDAR_ICS_ALLOW_PRIVATE = env.bool("CALENDAR_ICS_ALLOW_PRIVATE", default=False)
 DIALER_MEDIA_ALLOW_PRIVATE_HOSTS = env.bool("DIALER_MEDIA_ALLOW_PRIVATE_HOSTS", default=False)
+ZAPIER_HOOKS_ALLOW_PRIVATE = env.bool("ZAPIER_HOOKS_ALLOW_PRIVATE", default=False)  # Zap target URLs
 
 # Recordings: size caps (bytes) and the dialer import's download settings.
 ZOOM_RECORDING_MAX_BYTES = env.int("ZOOM_RECORDING_MAX_BYTES", default=4 * 1024**3)
