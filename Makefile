@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := xmlsec1 chromium fonts-dejavu-core ffmpeg nginx libnginx-mod-
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres setup system-deps venv tools migrate lint bench clean
+.PHONY: run test test-postgres test-zapier setup system-deps venv tools migrate lint bench clean
 
 setup: system-deps venv tools migrate
 
@@ -85,3 +85,11 @@ test-postgres: setup
 	$(SUDO) runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='chorus'" | grep -q 1 || \
 	  $(SUDO) runuser -u postgres -- psql -qc "CREATE USER chorus WITH PASSWORD 'chorus' CREATEDB"
 	DATABASE_URL=$(PG_URL) AZURITE_BLOB=$(CURDIR)/.tools/node_modules/.bin/azurite-blob $(PY) -m pytest -m "not browser"
+
+# The Chorus app for Zapier (zapier-app/): its unit tests, then its integration tests
+# against a running product (a temporary database, an Enterprise org and token, a dev
+# server on a free port) — zapier-app/run-integration.sh.
+test-zapier: setup
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	cd zapier-app && npm ci --silent --no-audit --no-fund && bash run-integration.sh

@@ -1,0 +1,41 @@
+'use strict';
+
+const { subscribe, unsubscribe, perform, list, meetingOutputFields } = require('./hook_trigger');
+
+const sample = {
+  id: '1042-0',
+  engagement_id: 1042,
+  title: 'Acme <> Initech: Renewal',
+  started_at: '2026-03-02T15:00:00+00:00',
+  duration_minutes: 32,
+  recording_url: 'https://chorus.ai/recordings/1042/',
+  owner_email: 'ann@acme.example',
+  owner_name: 'Ann Example',
+  account_name: 'Initech',
+  text: 'Send the updated pricing',
+  speaker: 'Ann Example',
+};
+
+module.exports = {
+  key: 'new_action_items',
+  noun: 'Action Item',
+  display: {
+    label: 'New Action Items',
+    description:
+      "Triggers once for each action item in a new post-meeting brief. Meetings shorter " +
+      'than 10 minutes get no action items.',
+  },
+  operation: {
+    type: 'hook',
+    performSubscribe: subscribe('new_action_items'),
+    performUnsubscribe: unsubscribe,
+    perform,
+    performList: list('action-items/'),
+    sample,
+    outputFields: [
+      ...meetingOutputFields,
+      { key: 'text', label: 'Action Item' },
+      { key: 'speaker', label: 'Speaker' },
+    ],
+  },
+};
