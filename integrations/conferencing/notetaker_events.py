@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from chorus.models import Engagement, Participant
+from integrations.conferencing.event_retry import events_requeue_due
 from integrations.conferencing.models import CalendarEvent, NotetakerEvent
 from integrations.conferencing.notetaker import (
     TRANSCRIPT_CONTENT_TYPES,
@@ -134,19 +135,8 @@ def notetaker_event_process(*, event_id: int) -> NotetakerEvent | None:
 
 
 def notetaker_events_retry_due(*, now: datetime | None = None) -> int:
-    """Every few minutes: queue again the events whose retry time has come, and those
-    whose worker died mid-way (still "processing" past their lease)."""
-    now = now or timezone.now()
-    due = list(NotetakerEvent.objects.filter(
-        status__in=[NotetakerEvent.Status.RETRYING, NotetakerEvent.Status.PROCESSING], next_attempt_at__lte=now,
-    ).values_list("pk", "status")[:1000])
-    queued = 0
-    for pk, status in due:
-        if NotetakerEvent.objects.filter(pk=pk, status=status, next_attempt_at__lte=now).update(
-                status=NotetakerEvent.Status.QUEUED):
-            queued += 1
-            _queue(pk)
-    return queued
+    """Every few minutes: events due again, or whose worker died mid-way, are queued."""
+    return events_requeue_due(NotetakerEvent, now=now or timezone.now(), queue=_queue)
 
 
 # --- Handlers -------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from chorus.models import Engagement, Organization, Participant, User
 from chorus.services import audit_record
 from integrations.conferencing import detection, zoom
+from integrations.conferencing.event_retry import events_requeue_due
 from integrations.conferencing.models import ZoomEvent
 from integrations.conferencing.zoom import ZoomError
 from integrations.models import Connection, ConnectionStatus
@@ -394,22 +395,15 @@ def zoom_event_process(*, event_id: int) -> ZoomEvent | None:
 
 
 def zoom_events_retry_due(*, now: datetime | None = None) -> int:
-    """Every few minutes: queue again the events whose retry time has come, and
-    those whose worker died mid-way (still "processing" past their lease)."""
+    """Every few minutes: events due again (Zoom was unreachable or busy), or whose
+    worker died mid-way, are queued."""
     from django_q.tasks import async_task
 
-    now = now or timezone.now()
-    due = list(ZoomEvent.objects.filter(
-        status__in=[ZoomEvent.Status.RETRYING, ZoomEvent.Status.PROCESSING], next_attempt_at__lte=now,
-    ).values_list("pk", "status")[:1000])
-    queued = 0
-    for pk, status in due:
-        if ZoomEvent.objects.filter(pk=pk, status=status, next_attempt_at__lte=now).update(
-                status=ZoomEvent.Status.QUEUED):
-            queued += 1
-            transaction.on_commit(lambda pk=pk: async_task(
-                "integrations.conferencing.tasks.zoom_event_process_task", pk, group="zoom-events"))
-    return queued
+    def queue(pk: int) -> None:
+        transaction.on_commit(lambda: async_task(
+            "integrations.conferencing.tasks.zoom_event_process_task", pk, group="zoom-events"))
+
+    return events_requeue_due(ZoomEvent, now=now or timezone.now(), queue=queue)
 
 
 def _connection_of(event: ZoomEvent) -> Connection | None:
