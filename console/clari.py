@@ -20,11 +20,9 @@ has a status and an audit trail like every integration.
 from __future__ import annotations
 
 from django.core import signing
-from django.db import transaction
 
 from chorus.models import Organization, User
-from chorus.services import audit_record
-from integrations.models import Connection, ConnectionStatus
+from console.switches import switch_enabled, switch_set
 
 PROVIDER = "clari"
 COOKIE = "chorus_clari"
@@ -42,24 +40,12 @@ def clari_section(request, org: Organization) -> dict:
 
 
 def clari_enabled(*, org: Organization) -> bool:
-    return Connection.objects.for_org(org).filter(provider=PROVIDER, status=ConnectionStatus.OK).exists()
+    return switch_enabled(org=org, provider=PROVIDER)
 
 
 def clari_set(*, org: Organization, actor: User | None, enabled: bool) -> None:
     """The admins' switch on Settings > Integrations > Clari Integration."""
-    with transaction.atomic():
-        connection = Connection.objects.for_org(org).filter(provider=PROVIDER).first()
-        status = ConnectionStatus.OK if enabled else ConnectionStatus.DISCONNECTED
-        if connection is None:
-            if not enabled:
-                return
-            Connection.objects.create(org=org, provider=PROVIDER, status=status, connected_by=actor)
-        elif connection.status == status:
-            return
-        else:
-            Connection.objects.filter(pk=connection.pk).update(status=status, connected_by=actor)
-        audit_record(org=org, actor=actor, action="clari.enabled" if enabled else "clari.disabled",
-                     target="Clari Integration")
+    switch_set(org=org, actor=actor, provider=PROVIDER, enabled=enabled, target="Clari Integration")
 
 
 def embed_token(*, user: User) -> str:
