@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := xmlsec1 chromium fonts-dejavu-core ffmpeg nginx libnginx-mod-
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres test-zapier setup system-deps venv tools migrate lint bench clean
+.PHONY: run test test-postgres test-zapier test-salesforce-package setup system-deps venv tools migrate lint bench clean
 
 setup: system-deps venv tools migrate
 
@@ -93,3 +93,10 @@ test-zapier: setup
 	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 	cd zapier-app && npm ci --silent --no-audit --no-fund && bash run-integration.sh
+
+# The Chorus for Salesforce package (salesforce-package/): loaded and converted to
+# metadata format offline with Salesforce's source-deploy-retrieve (no org needed).
+test-salesforce-package:
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	cd salesforce-package/tools && npm ci --silent --no-audit --no-fund && node convert.mjs

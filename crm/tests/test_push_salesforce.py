@@ -55,23 +55,26 @@ def test_exact_requests_for_a_recording_with_the_seed_defaults(org, rep, connect
     }).respond_with_json([{"id": "00TNEW000000001", "success": True, "errors": []}])
     crm_server.expect_ordered_request(f"{API}composite/sobjects", method="PATCH", json={
         "allOrNone": False, "records": [{"attributes": {"type": "Opportunity"}, "id": "006A00000000001",
-                                         "Chorus_Trackers__c": "Budget"}],
+                                         "affectlayer__Chorus_Trackers__c": "Budget"}],
     }).respond_with_json([{"id": "006A00000000001", "success": True, "errors": []}])
     moment = e.moments.get()
     start = e.started_at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    eng, mom, key = "affectlayer__Chorus_Engagement__c", "affectlayer__Chorus_Moment__c", "affectlayer__Chorus_Id__c"
     crm_server.expect_ordered_request(f"{API}composite/graph", method="POST", json={"graphs": [{
         "graphId": f"g{Delivery.objects.get(kind='custom_object').id}_0", "compositeRequest": [
             {"method": "PATCH", "referenceId": "engagement",
-             "url": f"{API}sobjects/Chorus_Engagement__c/Chorus_Id__c/crm:salesforce:engagement:{e.id}",
-             "body": {"Name": "Wonka and Schrute Farms Connect", "Type__c": "recording", "Start_Time__c": start,
-                      "Duration_Seconds__c": 1800, "Recording_URL__c": "https://chorus.ai/meeting/1",
-                      "Account__c": "001A00000000001", "Opportunity__c": "006A00000000001",
-                      "Contact__c": "003NEW000000001", "OwnerId": "005000000000001"}},
+             "url": f"{API}sobjects/{eng}/{key}/crm:salesforce:engagement:{e.id}",
+             "body": {"Name": "Wonka and Schrute Farms Connect", "affectlayer__Type__c": "recording",
+                      "affectlayer__Start_Time__c": start, "affectlayer__Duration_Seconds__c": 1800,
+                      "affectlayer__Recording_URL__c": "https://chorus.ai/meeting/1",
+                      "affectlayer__Account__c": "001A00000000001", "affectlayer__Opportunity__c": "006A00000000001",
+                      "affectlayer__Contact__c": "003NEW000000001", "OwnerId": "005000000000001"}},
             {"method": "PATCH", "referenceId": "m0",
-             "url": f"{API}sobjects/Chorus_Moment__c/Chorus_Id__c/crm:salesforce:moment:{moment.id}",
-             "body": {"Engagement__r": {"Chorus_Id__c": f"crm:salesforce:engagement:{e.id}"}, "Tracker__c": "Budget",
-                      "Seconds__c": 5, "Text__c": "What is the budget?", "Speaker__c": "Willy Wonka",
-                      "Contact__c": "003NEW000000001"}}]}]},
+             "url": f"{API}sobjects/{mom}/{key}/crm:salesforce:moment:{moment.id}",
+             "body": {"affectlayer__Engagement__r": {key: f"crm:salesforce:engagement:{e.id}"},
+                      "affectlayer__Tracker__c": "Budget", "affectlayer__Seconds__c": 5,
+                      "affectlayer__Text__c": "What is the budget?", "affectlayer__Speaker__c": "Willy Wonka",
+                      "affectlayer__Contact__c": "003NEW000000001"}}]}]},
     ).respond_with_json({"graphs": [{"graphId": f"g{Delivery.objects.get(kind='custom_object').id}_0",
                                      "isSuccessful": True, "graphResponse": {"compositeResponse": [
                                          {"body": {"id": "a01NEW000000001"}, "httpStatusCode": 201,
@@ -100,7 +103,8 @@ def test_event_instead_of_task(org, rep, connection, fake):
 
 @pytest.mark.parametrize("row,expect", [
     ("task", {"Task": 1}), ("tracker", {"Opportunity.updates": 1}),
-    ("custom_object", {"Chorus_Engagement__c": 1, "Chorus_Moment__c": 1, "Contact": 1}),
+    ("custom_object", {"affectlayer__Chorus_Engagement__c": 1, "affectlayer__Chorus_Moment__c": 1,
+                       "Contact": 1}),
     ("contact", {"Contact": 1}), ("account", {"Account": 1, "Contact": 0}),
     ("transcript", {"ContentVersion": 1}),
 ])
@@ -301,7 +305,8 @@ def test_fault_run_1000_engagements_exactly_once(org, rep, connection, fake, mon
     assert not Delivery.objects.exclude(status=S.SENT).exists()
     assert fake.count("Task") == 1000 and fake.duplicates("Task", "CallObject") == 0
     assert fake.count("Contact") == 1000 and fake.duplicates("Contact", "Email") == 0
-    assert fake.count("Chorus_Engagement__c") == 1000 and fake.count("Chorus_Moment__c") == 5000
+    assert fake.count("affectlayer__Chorus_Engagement__c") == 1000
+    assert fake.count("affectlayer__Chorus_Moment__c") == 5000
     tasks = {t["CallObject"] for t in fake.records["Task"]}
     assert tasks == {f"crm:salesforce:task:{i}" for i in Engagement.objects.values_list("id", flat=True)}
 
@@ -324,7 +329,7 @@ def test_a_batch_saved_then_answered_503_is_looked_up_not_made_twice(org, rep, c
 def test_without_the_managed_package_the_engagements_fail_once_and_the_rest_goes(org, rep, connection, crm_server,
                                                                                   caplog):
     """The org has not installed the Chorus package: Salesforce answers NOT_FOUND for
-    Chorus_Engagement__c and INVALID_FIELD for Chorus_Trackers__c. Those deliveries
+    affectlayer__Chorus_Engagement__c and INVALID_FIELD for affectlayer__Chorus_Trackers__c. Those deliveries
     are settled at their first attempt with what to do (and where), not retried
     eight times; the contact and task go through untouched."""
     fake = testing.serve(crm_server, testing.FakeSalesforce(package=False), r"/services/data/.*")
@@ -334,8 +339,9 @@ def test_without_the_managed_package_the_engagements_fail_once_and_the_rest_goes
     for kind in ("custom_object", "trackers"):
         d = Delivery.objects.get(kind=kind)
         assert d.attempts == 1 and "the Chorus managed package is not installed" in d.last_error
-        assert "https://appexchange.salesforce.com/" in d.last_error
-    assert fake.count("Task") == 1 and fake.count("Contact") == 1 and not fake.records["Chorus_Engagement__c"]
+        assert "/settings/integrations/salesforce/package/" in d.last_error  # Install Salesforce Package
+    assert fake.count("Task") == 1 and fake.count("Contact") == 1
+    assert not fake.records["affectlayer__Chorus_Engagement__c"]
 
 
 def test_a_503_on_the_engagements_keeps_the_task_its_look_up_found(org, rep, connection, fake):
@@ -353,7 +359,7 @@ def test_a_503_on_the_engagements_keeps_the_task_its_look_up_found(org, rep, con
     assert totals["sent"] == 1 and task.status == S.SENT and task.remote_id == fake.records["Task"][0]["Id"]
     assert Delivery.objects.get(kind="custom_object").status == S.RETRYING
     drain(start=timezone.now() + timedelta(hours=2))
-    assert fake.count("Task") == 1 and fake.count("Chorus_Engagement__c") == 1
+    assert fake.count("Task") == 1 and fake.count("affectlayer__Chorus_Engagement__c") == 1
 
 
 def test_the_fake_refuses_fields_and_objects_salesforce_does_not_have(connection, fake):

@@ -4,9 +4,11 @@ jobs, and ``sobjects/{X}/describe``.
 
 It refuses what Salesforce refuses: an object the org does not have (the Chorus
 managed package not installed), a field the object does not have, a record of one
-type written to another. Each rule cites the page it follows. The fields it knows
-are the standard ones Chorus writes, the package's, and any a test adds
-(``custom_fields``).
+type written to another, a text longer than its field, a number that is not one, a
+lookup to a record of the wrong object. Each rule cites the page it follows. The
+fields it knows are the standard ones Chorus writes, the package's — read from the
+package's own metadata (``crm.providers.salesforce.package``: namespaced names,
+types, lengths, references, external ids) — and any a test adds (``custom_fields``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from urllib.parse import unquote
 
 from werkzeug import Response
 
+from crm.providers.salesforce.package import ACTIVITY_OBJECTS, TEXT_TYPES, package_objects
 from testutils.crm_fakes.base import RETRY_AFTER_SECONDS, FakeCrm
 
 API = "/services/data/v59.0/"
@@ -28,6 +31,7 @@ STANDARD = {
     "Account": {"Id", "Name", "Website", "OwnerId"},
     "Contact": {"Id", "FirstName", "LastName", "Email", "Title", "AccountId", "OwnerId"},
     "Opportunity": {"Id", "Name", "StageName", "Amount", "CloseDate", "AccountId", "OwnerId"},
+    "Lead": {"Id", "FirstName", "LastName", "Email", "Company", "Title", "OwnerId"},
     # sforce_api_objects_task.htm: CallObject ("call object identifier") is a
     # standard, filterable text field — the key a retried create is found by.
     "Task": {"Id", "Subject", "Description", "ActivityDate", "Status", "Type", "TaskSubtype", "CallObject",
@@ -35,26 +39,77 @@ STANDARD = {
     "Event": {"Id", "Subject", "Description", "StartDateTime", "EndDateTime", "Type", "WhoId", "WhatId", "OwnerId"},
     "ContentVersion": {"Id", "Title", "PathOnClient", "VersionData", "FirstPublishLocationId"},
 }
-# The Chorus managed package: its objects, and the field it adds to Opportunity and
-# Account (the seed's "Chorus Competitor", written as the trackers heard).
-PACKAGE = {
-    "Chorus_Engagement__c": {"Id", "Name", "Type__c", "Start_Time__c", "Duration_Seconds__c", "Recording_URL__c",
-                             "Account__c", "Opportunity__c", "Contact__c", "OwnerId", "Chorus_Id__c"},
-    "Chorus_Moment__c": {"Id", "Name", "Engagement__c", "Engagement__r", "Tracker__c", "Seconds__c", "Text__c",
-                         "Speaker__c", "Contact__c", "Chorus_Id__c"},
-}
-PACKAGE_FIELDS = {"Opportunity": {"Chorus_Trackers__c"}, "Account": {"Chorus_Trackers__c"}}
-EXTERNAL_IDS = {"Chorus_Engagement__c": "Chorus_Id__c", "Chorus_Moment__c": "Chorus_Id__c"}
+
+
+def _package() -> tuple[dict[str, set[str]], dict[str, set[str]], dict[str, str]]:
+    """The Chorus managed package as its metadata defines it: its objects (with Id,
+    Name, OwnerId unless a master-detail child — "the detail record has no owner":
+    Metadata API Developer Guide, CustomField, MasterDetail — and each reference's
+    ``__r`` relationship), the fields it adds to standard objects (``Activity``'s to
+    Task and Event), and each object's external id."""
+    objects, added, external = {}, {}, {}
+    for name, fields in package_objects().items():
+        if name == "Activity":
+            continue
+        if name.endswith("__c"):
+            detail = any(f.type == "MasterDetail" for f in fields.values())
+            objects[name] = {"Id", "Name", *fields, *({"OwnerId"} if not detail else ()),
+                             *(f.relationship for f in fields.values() if f.is_reference)}
+        else:
+            added[name] = set(fields)
+        for spec in fields.values():
+            if spec.external_id:
+                external[name] = spec.name
+    return objects, added, external
+
+
+PACKAGE, PACKAGE_FIELDS, EXTERNAL_IDS = _package()
+# Key prefixes (the first three characters of an id) of the objects Chorus writes or
+# points at: a lookup must hold an id of its object's prefix.
+PREFIXES = {"Task": "00T", "Event": "00U", "Contact": "003", "Account": "001", "Opportunity": "006",
+            "Lead": "00Q", "User": "005", "ContentVersion": "068"}
+for _i, _name in enumerate(sorted(PACKAGE)):
+    PREFIXES[_name] = f"a0{_i + 1}"
 # https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
 NOT_SUPPORTED = "sObject type '{0}' is not supported. If you are attempting to use a custom object, be sure to " \
                 "append the '__c' after the entity name."
 NO_SUCH_COLUMN = "No such column '{0}' on sobject of type {1}"
+# Per-record errors of a value its field refuses (statusCode, message, fields), as
+# sObject Collections answers them in its results and Composite Graph in the node:
+# https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_create.htm
+# and the codes of https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_concepts_core_data_objects.htm#statuscode
+# (STRING_TOO_LONG, FIELD_INTEGRITY_EXCEPTION "id value of incorrect type").
+TOO_LONG = "{0}: data value too large: {1} (max length={2})"
+WRONG_ID = "{0}: id value of incorrect type: {1}"
+# A JSON value that is not a number for a number field: the body does not
+# deserialize, so the request (or graph node) is refused whole, 400 JSON_PARSER_ERROR.
+NOT_A_NUMBER = "Cannot deserialize instance of double from VALUE_STRING value {0} or request may be missing a " \
+               "required field"
 
 
 class SalesforceRefusal(Exception):
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.fields = status, code, message, fields or []
+
+    def record_error(self) -> dict:
+        """The refusal as one record's error in a Collections answer."""
+        return {"statusCode": self.code, "message": self.message, "fields": self.fields}
+
+    def node_error(self) -> dict:
+        return {"errorCode": self.code, "message": self.message, "fields": self.fields}
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float) or value is None:
+        return True
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 class FakeSalesforce(FakeCrm):
@@ -70,15 +125,21 @@ class FakeSalesforce(FakeCrm):
         # records only appear when it completes (a big job, still saving).
         self.job_runs_for = 0
         self.schema: dict[str, set[str]] = {name: set(fields) for name, fields in STANDARD.items()}
+        # Field specs (type, length, reference) of the package's fields, by object.
+        self.specs: dict[str, dict] = {}
         if package:
             self.schema.update({name: set(fields) for name, fields in PACKAGE.items()})
             for name, fields in PACKAGE_FIELDS.items():
-                self.schema[name] |= fields
+                if name in self.schema:
+                    self.schema[name] |= fields
+            objects = package_objects()
+            self.specs = {name: dict(objects[name]) for name in self.schema if name in objects}
+            for name in ACTIVITY_OBJECTS:
+                self.specs.setdefault(name, {}).update(objects.get("Activity", {}))
         for name, fields in (custom_fields or {}).items():
             self.schema.setdefault(name, {"Id"}).update(fields)
 
-    prefix = {"Task": "00T", "Event": "00U", "Contact": "003", "Account": "001", "ContentVersion": "068",
-              "Chorus_Engagement__c": "a01", "Chorus_Moment__c": "a02"}
+    prefix = PREFIXES
 
     def new_id(self, sobject: str) -> str:
         return f"{self.prefix.get(sobject, 'a00')}{next(self.ids):015d}"
@@ -101,6 +162,33 @@ class FakeSalesforce(FakeCrm):
         for name in fields:
             if name != "attributes" and name not in self.schema[sobject]:
                 raise SalesforceRefusal(400, "INVALID_FIELD", NO_SUCH_COLUMN.format(name, sobject))
+
+    def check_values(self, sobject: str, record: dict) -> None:
+        """Each value its package field accepts: a text within the field's length
+        (STRING_TOO_LONG), a number for a Number field (JSON_PARSER_ERROR, the whole
+        body), an id of the referenced object for a lookup or master-detail
+        (FIELD_INTEGRITY_EXCEPTION "id value of incorrect type", by its key prefix)."""
+        for name, value in record.items():
+            spec = self.specs.get(sobject, {}).get(name)
+            if spec is None or value is None or value == "":
+                continue
+            if spec.type in TEXT_TYPES and spec.length and len(str(value)) > spec.length:
+                raise SalesforceRefusal(400, "STRING_TOO_LONG", TOO_LONG.format(spec.label, value, spec.length),
+                                        [name])
+            if spec.type in ("Number", "Currency", "Percent") and not _is_number(value):
+                raise SalesforceRefusal(400, "JSON_PARSER_ERROR", NOT_A_NUMBER.format(value))
+            if spec.is_reference:
+                want = PREFIXES.get(spec.reference_to or "", "")
+                if not isinstance(value, str) or not want or not value.startswith(want):
+                    raise SalesforceRefusal(400, "FIELD_INTEGRITY_EXCEPTION", WRONG_ID.format(spec.label, value),
+                                            [name])
+
+    def check_numbers(self, sobject: str, record: dict) -> None:
+        """A number that is not one fails the whole body (it does not deserialize)."""
+        for name, value in record.items():
+            spec = self.specs.get(sobject, {}).get(name)
+            if spec is not None and spec.type in ("Number", "Currency", "Percent") and not _is_number(value):
+                raise SalesforceRefusal(400, "JSON_PARSER_ERROR", NOT_A_NUMBER.format(value))
 
     def dispatch(self, request, body):
         path = request.path.split(API, 1)[-1]
@@ -145,10 +233,16 @@ class FakeSalesforce(FakeCrm):
             if "id" in rec or "Id" in rec:
                 raise SalesforceRefusal(400, "INVALID_FIELD", "Don't set the id field for any object in a create")
             self.check(rec["attributes"]["type"], rec)
+            self.check_numbers(rec["attributes"]["type"], rec)
         out = []
         for rec in records:
             sobject = rec["attributes"]["type"]
             new = {k: v for k, v in rec.items() if k != "attributes"}
+            try:
+                self.check_values(sobject, new)
+            except SalesforceRefusal as exc:
+                out.append({"success": False, "errors": [exc.record_error()]})
+                continue
             new["Id"] = self.new_id(sobject)
             self.records[sobject].append(new)
             out.append({"id": new["Id"], "success": True, "errors": []})
@@ -159,9 +253,15 @@ class FakeSalesforce(FakeCrm):
         https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_update.htm"""
         for rec in body["records"]:
             self.check(rec["attributes"]["type"], {k for k in rec if k != "id"})
+            self.check_numbers(rec["attributes"]["type"], rec)
         out = []
         for rec in body["records"]:
             sobject = rec["attributes"]["type"]
+            try:
+                self.check_values(sobject, {k: v for k, v in rec.items() if k not in ("attributes", "id")})
+            except SalesforceRefusal as exc:
+                out.append({"id": rec["id"], "success": False, "errors": [exc.record_error()]})
+                continue
             self.records[f"{sobject}.updates"].append({k: v for k, v in rec.items() if k != "attributes"})
             out.append({"id": rec["id"], "success": True, "errors": []})
         return out
@@ -187,11 +287,13 @@ class FakeSalesforce(FakeCrm):
                     raise SalesforceRefusal(404, "NOT_FOUND", f"Provided external ID field does not exist or is "
                                                               f"not accessible: {field}")
                 self.check(sobject, node["body"])
+                self.check_values(sobject, node["body"])
+                self.check_parents(sobject, node["body"])
             except SalesforceRefusal as exc:
                 if exc.code == "INVALID_TYPE":
                     exc = SalesforceRefusal(404, "NOT_FOUND", "The requested resource does not exist")
                 failed = True
-                responses.append({"body": [{"errorCode": exc.code, "message": exc.message}], "httpHeaders": {},
+                responses.append({"body": [exc.node_error()], "httpHeaders": {},
                                   "httpStatusCode": exc.status, "referenceId": node["referenceId"]})
                 continue
             staged.append((sobject, field, unquote(value), node))
@@ -209,6 +311,20 @@ class FakeSalesforce(FakeCrm):
             responses.append({"body": {"id": existing["Id"], "created": status == 201}, "httpHeaders": {},
                               "httpStatusCode": status, "referenceId": node["referenceId"]})
         return {"graphId": g["graphId"], "graphResponse": {"compositeResponse": responses}, "isSuccessful": True}
+
+    def check_parents(self, sobject: str, body: dict) -> None:
+        """A parent named by external id (``affectlayer__Engagement__r: {affectlayer__Chorus_Id__c: k}``)
+        must be named by that object's external id field."""
+        for name, value in body.items():
+            if not isinstance(value, dict):
+                continue
+            spec = next((f for f in self.specs.get(sobject, {}).values() if f.is_reference and f.relationship == name),
+                        None)
+            target = spec.reference_to if spec else None
+            for key in value:
+                if target is None or EXTERNAL_IDS.get(target) != key:
+                    raise SalesforceRefusal(400, "INVALID_FIELD", f"Foreign key external ID: {key} not found for "
+                                                                  f"field {name} in entity {sobject}", [name])
 
     # -- Bulk API 2.0 ingest (insert) ----------------------------------------------------------
 
@@ -268,6 +384,10 @@ class FakeSalesforce(FakeCrm):
         saved_late = job["pending"] = [] if self.job_runs_for else None
         for row in reader:
             error = next((self.bulk_errors[v] for v in row.values() if v in self.bulk_errors), None)
+            try:
+                self.check_values(job["object"], {k: v for k, v in row.items() if v != ""})
+            except SalesforceRefusal as exc:  # a Bulk row's sf__Error: CODE:message:fields --
+                error = error or f"{exc.code}:{exc.message}:{','.join(exc.fields)} --"
             if error:
                 job["failed"].append({**row, "sf__Id": "", "sf__Error": error})
                 continue

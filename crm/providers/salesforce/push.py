@@ -1,7 +1,10 @@
 """Salesforce: sObject Collections (200 records a call) for accounts, contacts,
 tasks/events, tracker fields and transcripts; Composite Graph for the managed
 package's Engagement with its Moments (one graph per engagement, upserted on the
-``Chorus_Id__c`` external id, up to 75 graphs / 500 nodes a call).
+``Chorus_Id__c`` external id, up to 75 graphs / 500 nodes a call). The package's
+object, field and relationship names (namespaced: ``affectlayer__Chorus_Id__c``) and
+text lengths come from its metadata (``crm.providers.salesforce.package``), so the
+push writes exactly what the package defines.
 
 Through simple-salesforce (``sf.restful``: it has no Collections helper). Each
 response's ``Sforce-Limit-Info`` is read to stop before the daily allowance runs out.
@@ -34,6 +37,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSessi
 from simple_salesforce.util import call_salesforce
 
 from crm.providers.salesforce.connect import API_VERSION
+from crm.providers.salesforce.package import NAMESPACE, api_name, package_objects
 from crm.push.clients import PushHttp, refresh_access_token
 from crm.push.sender import Batch, CrmPushSender, Refused, Throttled, Transient, chunks
 from integrations.http import parse_retry_after
@@ -43,8 +47,12 @@ COLLECTION_MAX = 200
 GRAPH_MAX_NODES = 500
 GRAPH_MAX_GRAPHS = 75
 QUERY_IN_MAX = 200  # keys per lookup query, well inside SOQL's 100,000 characters
-ENGAGEMENT_OBJECT, MOMENT_OBJECT, EXTERNAL_ID = "Chorus_Engagement__c", "Chorus_Moment__c", "Chorus_Id__c"
-TRACKERS_FIELD = "Chorus_Trackers__c"  # text field on Opportunity/Account (seed: "Chorus Competitor")
+ENGAGEMENT_OBJECT, MOMENT_OBJECT = api_name("Chorus_Engagement__c"), api_name("Chorus_Moment__c")
+EXTERNAL_ID = api_name("Chorus_Id__c")
+ENGAGEMENT_RELATIONSHIP = api_name("Engagement__r")  # a Moment names its Engagement by external id
+TRACKERS_FIELD = api_name("Chorus_Trackers__c")  # text field on Opportunity/Account (seed: "Chorus Competitor")
+LEAD_ID_PREFIX = "00Q"  # a Lead's id (key prefix); any other person is a Contact
+
 # Per-record errors worth another try; anything else is a permanent answer.
 RETRYABLE = {"UNABLE_TO_LOCK_ROW", "REQUEST_RUNNING_TOO_LONG", "SERVER_UNAVAILABLE"}
 # What Salesforce answers for an object or field the org does not have (the managed
@@ -89,6 +97,16 @@ class SalesforceApi:
 
 def soql_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def fit(sobject: str, field: str, value: str) -> str:
+    """A text value cut to the length the package gives ``field`` (API names)."""
+    length = package_objects()[sobject][field].length
+    return value[:length] if length else value
+
+
+def _f(local: str) -> str:
+    return api_name(local)
 
 
 def _sf_datetime(iso: str) -> str:
@@ -404,7 +422,7 @@ class SalesforceSender(CrmPushSender):
             ds.sort(key=lambda d: d.payload.get("started_at", ""))
             kind = "Opportunity" if ds[-1].payload.get("opportunity_id") else "Account"
             records.append({"attributes": {"type": kind}, "id": record_id,
-                            TRACKERS_FIELD: ", ".join(ds[-1].payload["trackers"])[:255]})
+                            TRACKERS_FIELD: fit(kind, TRACKERS_FIELD, ", ".join(ds[-1].payload["trackers"]))})
             owners.append(ds)
         for rec_chunk, owner_chunk in zip(chunks(records, COLLECTION_MAX), chunks(owners, COLLECTION_MAX),
                                           strict=True):
@@ -417,20 +435,29 @@ class SalesforceSender(CrmPushSender):
     def _graph(self, d: Delivery, batch: Batch) -> list[list[dict]]:
         p = d.payload
         prefix = f"/services/data/v{api_version()}/sobjects"
-        contact = ((p.get("who_ids") or []) + [r for k in p.get("contact_keys") or [] if (r := batch.ref(k))])[:1]
-        parent = {"method": "PATCH", "url": f"{prefix}/{ENGAGEMENT_OBJECT}/{EXTERNAL_ID}/{p['key']}",
+        person = ((p.get("who_ids") or []) + [r for k in p.get("contact_keys") or [] if (r := batch.ref(k))])[:1]
+        # The person the engagement was with: a Lead (its id's prefix) or a Contact.
+        lead = person[0] if person and person[0].startswith(LEAD_ID_PREFIX) else ""
+        contact = person[0] if person and not lead else ""
+        eng, mom = ENGAGEMENT_OBJECT, MOMENT_OBJECT
+        parent = {"method": "PATCH", "url": f"{prefix}/{eng}/{EXTERNAL_ID}/{p['key']}",
                   "referenceId": "engagement", "body": {
-                      "Name": p["title"][:80], "Type__c": p["kind"], "Start_Time__c": _sf_datetime(p["started_at"]),
-                      "Duration_Seconds__c": p.get("duration_seconds") or 0,
-                      "Recording_URL__c": p.get("recording_url", ""),
-                      **({"Account__c": p["account_id"]} if p.get("account_id") else {}),
-                      **({"Opportunity__c": p["opportunity_id"]} if p.get("opportunity_id") else {}),
-                      **({"Contact__c": contact[0]} if contact else {}), **self._owner(p)}}
+                      "Name": fit(eng, "Name", p["title"]), _f("Type__c"): fit(eng, _f("Type__c"), p["kind"]),
+                      _f("Start_Time__c"): _sf_datetime(p["started_at"]),
+                      _f("Duration_Seconds__c"): p.get("duration_seconds") or 0,
+                      _f("Recording_URL__c"): fit(eng, _f("Recording_URL__c"), p.get("recording_url", "")),
+                      **({_f("Account__c"): p["account_id"]} if p.get("account_id") else {}),
+                      **({_f("Opportunity__c"): p["opportunity_id"]} if p.get("opportunity_id") else {}),
+                      **({_f("Contact__c"): contact} if contact else {}),
+                      **({_f("Lead__c"): lead} if lead else {}), **self._owner(p)}}
+        # A Moment is a master-detail child of its Engagement: no owner of its own.
         nodes = [parent] + [
-            {"method": "PATCH", "url": f"{prefix}/{MOMENT_OBJECT}/{EXTERNAL_ID}/{m['key']}", "referenceId": f"m{i}",
-             "body": {"Engagement__r": {EXTERNAL_ID: p["key"]}, "Tracker__c": m["tracker"][:255],
-                      "Seconds__c": m["at_seconds"], "Text__c": m["text"], "Speaker__c": m["speaker"][:255],
-                      **({"Contact__c": contact[0]} if contact else {})}}
+            {"method": "PATCH", "url": f"{prefix}/{mom}/{EXTERNAL_ID}/{m['key']}", "referenceId": f"m{i}",
+             "body": {ENGAGEMENT_RELATIONSHIP: {EXTERNAL_ID: p["key"]},
+                      _f("Tracker__c"): fit(mom, _f("Tracker__c"), m["tracker"]),
+                      _f("Seconds__c"): m["at_seconds"], _f("Text__c"): fit(mom, _f("Text__c"), m["text"]),
+                      _f("Speaker__c"): fit(mom, _f("Speaker__c"), m["speaker"]),
+                      **({_f("Contact__c"): contact} if contact else {})}}
             for i, m in enumerate(p.get("moments") or [])]
         # Children name their parent by external id, so a graph split for size still links.
         return list(chunks(nodes, GRAPH_MAX_NODES))
@@ -497,11 +524,13 @@ class SalesforceSender(CrmPushSender):
 
 def missing_sentence(message: str, code: str) -> str:
     """The refusal of an object, field or permission the org lacks, as what to do.
-    The package's objects and fields (``Chorus_…``) come with the managed package."""
+    The package's objects and fields (``affectlayer__Chorus_…``, ``affectlayer__…__c``)
+    come with the managed package."""
     from crm.providers.salesforce.connect import provider
 
-    if "Chorus_" in message or code in ("NOT_FOUND", "INVALID_TYPE"):
-        what = "Chorus object or field" if "Chorus_" in message else "such object"
+    ours = "Chorus_" in message or f"{NAMESPACE}__" in message
+    if ours or code in ("NOT_FOUND", "INVALID_TYPE"):
+        what = "Chorus object or field" if ours else "such object"
         return PACKAGE_MISSING.format(what=what, url=provider.package_url, detail=f"{code}: {message}")[:2000]
     if code.startswith("INSUFFICIENT_ACCESS"):
         return (f"Salesforce refused Chorus's user ({code}: {message}). Give the user who connected Salesforce "
