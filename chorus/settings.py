@@ -283,6 +283,15 @@ SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", default="")
 GAINSIGHT_URL_TEMPLATE = env("GAINSIGHT_URL_TEMPLATE", default="https://{domain}.gainsightcloud.com")
 # The origin allowed to frame Momentum by Chorus (Clari's app), e.g. https://app.clari.com.
 CLARI_FRAME_ORIGIN = env("CLARI_FRAME_ORIGIN", default="https://app.clari.com").rstrip("/")
+# The consumer secret of the Salesforce package's canvas app (the Chorus view on Lead,
+# Account and Opportunity pages) that signs its signed requests; unset = the canvas
+# view answers 503 and says so.
+SALESFORCE_CANVAS_SECRET = env("SALESFORCE_CANVAS_SECRET", default="")
+# How old a canvas signed request may be (its issuedAt) before it is refused as a replay.
+SALESFORCE_CANVAS_MAX_AGE_SECONDS = env.int("SALESFORCE_CANVAS_MAX_AGE_SECONDS", default=7200)
+# Who may frame the Outreach tile (space-separated CSP sources; Outreach's host
+# requirements ask for frame-ancestors 'self' *.outreach.io).
+OUTREACH_FRAME_ANCESTORS = env("OUTREACH_FRAME_ANCESTORS", default="https://*.outreach.io")
 MICROSOFT_GRAPH_URL = env("MICROSOFT_GRAPH_URL", default="https://graph.microsoft.com/v1.0").rstrip("/")
 
 # Fetching what admins and users typed (SAML metadata, ICS feeds, dialer media) is

@@ -19,6 +19,8 @@ has a status and an audit trail like every integration.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.core import signing
 
 from chorus.models import Organization, User
@@ -48,22 +50,37 @@ def clari_set(*, org: Organization, actor: User | None, enabled: bool) -> None:
     switch_set(org=org, actor=actor, provider=PROVIDER, enabled=enabled, target="Clari Integration")
 
 
-def embed_token(*, user: User) -> str:
-    """The embedded views' sign-in: who, bound to the user's password hash (a password
-    change or a deactivation ends it), signed and dated."""
-    return signing.dumps({"u": user.pk, "h": user.password[-12:]}, salt=SALT)
+def signed_user_token(*, user: User, salt: str) -> str:
+    """An embedded view's sign-in: who, bound to the user's password hash (a password
+    change or a deactivation ends it), signed with the embed's own salt and dated.
+    Clari's views and the Outreach tile each use their own salt and cookie."""
+    return signing.dumps({"u": user.pk, "h": user.password[-12:]}, salt=salt)
 
 
-def embed_user(token: str | None) -> User | None:
-    """The user an embed cookie names, while it is fresh, the user active and their
-    org's Clari switch on; else None."""
+def signed_user(token: str | None, *, salt: str, max_age: int,
+                enabled: Callable[..., bool] | None = None) -> User | None:
+    """The active user a fresh token of that salt names (and, with ``enabled``, only
+    while ``enabled(org=…)`` holds for their org); else None."""
     if not token:
         return None
     try:
-        data = signing.loads(token, salt=SALT, max_age=COOKIE_MAX_AGE)
+        data = signing.loads(token, salt=salt, max_age=max_age)
     except signing.BadSignature:
+        return None
+    if not isinstance(data, dict):
         return None
     user = User.objects.select_related("org").filter(pk=data.get("u"), is_active=True).first()
     if user is None or user.org is None or user.password[-12:] != data.get("h"):
         return None
-    return user if clari_enabled(org=user.org) else None
+    return user if enabled is None or enabled(org=user.org) else None
+
+
+def embed_token(*, user: User) -> str:
+    """Clari's embedded views' sign-in token."""
+    return signed_user_token(user=user, salt=SALT)
+
+
+def embed_user(token: str | None) -> User | None:
+    """The user a Clari embed cookie names, while it is fresh, the user active and their
+    org's Clari switch on; else None."""
+    return signed_user(token, salt=SALT, max_age=COOKIE_MAX_AGE, enabled=clari_enabled)

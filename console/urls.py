@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from console.views import accounts, clari, recordings, settings, trackers
+from console.views import accounts, clari, outreach, recordings, settings, trackers
 
 urlpatterns = [
     path("", recordings.home, name="home"),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("clari/connect/", clari.ClariConnectView.as_view(), name="clari-connect"),
     path("clari/<str:kind>/<int:pk>/", clari.clari_embed, name="clari-embed"),
     path("settings/integrations/clari/", clari.ClariSwitchView.as_view(), name="clari-switch"),
+    path("settings/integrations/outreach/", outreach.OutreachSwitchView.as_view(), name="outreach-switch"),
     path("settings/", settings.settings_home, name="settings"),
     path("settings/integrations/", settings.IntegrationsView.as_view(), name="settings-integrations"),
     path("settings/organization/", settings.OrganizationSettingsView.as_view(), name="settings-organization"),

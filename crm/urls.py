@@ -1,11 +1,14 @@
 """Included by chorus/urls.py as ``path("integrations/", include("crm.urls"))``:
 OAuth callbacks are ``/integrations/<name>/oauth/`` (the architecture's contract).
 Only registered CRM keys match (the ``crm`` converter asks the provider registry), so
-other apps' ``/integrations/…`` URLs are untouched."""
+other apps' ``/integrations/…`` URLs are untouched.
+
+``package_urlpatterns`` are settings pages, mounted by chorus/urls.py at
+``/settings/integrations/salesforce/package/`` (Install Salesforce Package)."""
 
 from django.urls import path, register_converter
 
-from crm import views
+from crm import views, views_package
 from crm.providers import crm_keys
 
 
@@ -32,4 +35,9 @@ urlpatterns = [
     path("<crm:provider>/enable/", views.EnableView.as_view(), name="crm-enable"),
     path("<crm:provider>/oauth/", views.OAuthCallbackView.as_view(), name="crm-oauth-callback"),
     path("<crm:provider>/login/", views.CrmLoginView.as_view(), name="crm-login"),
+]
+
+package_urlpatterns = [
+    path("", views_package.SalesforcePackageView.as_view(), name="crm-salesforce-package"),
+    path("download/", views_package.SalesforcePackageDownloadView.as_view(), name="crm-salesforce-package-download"),
 ]

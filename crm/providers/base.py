@@ -236,7 +236,9 @@ class CrmProviderBase:
     body_html = False
     # Account matching: ZoomInfo ids on the CRM's accounts (seed, rule 1).
     zoominfo = False
-    # The managed package offered on Settings > Integrations once connected.
+    # The managed package offered on Settings > Integrations once connected: the URL
+    # name of the page that installs it (``package_page``) or an outside link.
+    package_page = ""
     package_url = ""
     # "crm.providers.<name>.push.<Sender>": the outbox sender for target ``key``.
     sender_path = ""

@@ -203,6 +203,37 @@ def recording_open(*, recording_file) -> IO[bytes]:
     return storage_for(bucket=recording_file.bucket).open(recording_file.name, "rb")
 
 
+# --- Signed media (players inside another site's frame) --------------------------------
+
+MEDIA_SALT = "integrations.storage.signed-media"
+MEDIA_MAX_AGE = 4 * 3600  # a page stays open a while; a leaked URL dies the same day
+
+
+def signed_media_url(engagement) -> str:
+    """A URL that plays the engagement's recording without a Chorus session, for
+    embedded views (the Salesforce canvas, the Outreach tile) whose frame never carries
+    Chorus' cookies. It names the org and the engagement, signed with a salt of its own
+    and dated: it opens that one recording for ``MEDIA_MAX_AGE`` seconds."""
+    from django.core import signing
+    from django.urls import reverse
+
+    token = signing.dumps({"o": engagement.org_id, "e": engagement.pk}, salt=MEDIA_SALT, compress=False)
+    return reverse("recording-media-signed", args=[token])
+
+
+def signed_media_target(token: str) -> tuple[int, int] | None:
+    """(org id, engagement id) a signed media token names while it is fresh; else None."""
+    from django.core import signing
+
+    try:
+        data = signing.loads(token, salt=MEDIA_SALT, max_age=MEDIA_MAX_AGE)
+    except signing.BadSignature:  # includes SignatureExpired
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("o"), int) or not isinstance(data.get("e"), int):
+        return None
+    return data["o"], data["e"]
+
+
 def recording_delete_stored(*, bucket: Connection | None, name: str) -> None:
     storage_for(bucket=bucket).delete(name)
 

@@ -8,7 +8,7 @@ import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
@@ -106,29 +106,52 @@ class RecordingMediaView(OrgMemberMixin, View):
     length and to seek (the engagement page's Moments and transcript lines)."""
 
     def get(self, request, pk):
-        rf = (RecordingFile.objects.for_org(self.org).select_related("bucket").filter(engagement_id=pk)
-              .exclude(file_type__iexact="TRANSCRIPT").order_by("id").first())
-        if rf is None:
-            raise Http404("No recording.")
-        if rf.bucket is not None:
-            return redirect(services.storage_for(bucket=rf.bucket).url(rf.name))
-        fh = services.recording_open(recording_file=rf)
-        content_type = rf.content_type or "application/octet-stream"
-        wanted = byte_range(request.headers.get("Range", ""), size=fh.size)
-        if wanted is None:
-            response = FileResponse(fh, content_type=content_type, filename=rf.name.rsplit("/", 1)[-1])
-        elif wanted == ():
-            fh.close()
-            response = HttpResponse(status=416)
-            response["Content-Range"] = f"bytes */{fh.size}"
-        else:
-            start, end = wanted
-            fh.seek(start)
-            response = StreamingHttpResponse(_chunks(fh, end - start + 1), status=206, content_type=content_type)
-            response["Content-Range"] = f"bytes {start}-{end}/{fh.size}"
-            response["Content-Length"] = str(end - start + 1)
-        response["Accept-Ranges"] = "bytes"
-        return response
+        return recording_response(request, org_id=self.org.pk, engagement_id=pk)
+
+
+def recording_response(request, *, org_id: int, engagement_id: int):
+    """The engagement's recording (never a transcript file) as a player wants it: a
+    redirect to a short-lived bucket URL, else the file from Chorus' storage with byte
+    ranges. 404 unless the engagement belongs to ``org_id`` and has a recording."""
+    rf = (RecordingFile.objects.select_related("bucket").filter(org_id=org_id, engagement_id=engagement_id)
+          .exclude(file_type__iexact="TRANSCRIPT").order_by("id").first())
+    if rf is None:
+        raise Http404("No recording.")
+    if rf.bucket is not None:
+        return redirect(services.storage_for(bucket=rf.bucket).url(rf.name))
+    fh = services.recording_open(recording_file=rf)
+    content_type = rf.content_type or "application/octet-stream"
+    wanted = byte_range(request.headers.get("Range", ""), size=fh.size)
+    if wanted is None:
+        response = FileResponse(fh, content_type=content_type, filename=rf.name.rsplit("/", 1)[-1])
+    elif wanted == ():
+        fh.close()
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{fh.size}"
+    else:
+        start, end = wanted
+        fh.seek(start)
+        response = StreamingHttpResponse(_chunks(fh, end - start + 1), status=206, content_type=content_type)
+        response["Content-Range"] = f"bytes {start}-{end}/{fh.size}"
+        response["Content-Length"] = str(end - start + 1)
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+
+def signed_recording_media(request, token: str):
+    """``signed_media_url``'s target: the same answer as ``RecordingMediaView`` without
+    a Chorus session — the signed, dated token names the org and the engagement (a
+    tampered or expired one is a 404, like another org's id). GET and HEAD only."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    target = services.signed_media_target(token)
+    if target is None:
+        raise Http404("This link to the recording is no longer valid; reload the page.")
+    org_id, engagement_id = target
+    response = recording_response(request, org_id=org_id, engagement_id=engagement_id)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def byte_range(header: str, *, size: int) -> tuple[int, int] | tuple[()] | None:

@@ -122,8 +122,18 @@ class SalesforceProvider(CrmProviderBase):
     subject_max = 255  # Task/Event Subject
     body_max = 32_000  # Description, a long text area
     zoominfo = True
-    package_url = "https://appexchange.salesforce.com/results?keywords=Chorus.ai"
+    # Settings > Integrations > Install Salesforce Package: the steps and the package's
+    # source (crm/views_package.py). The button opens ``package_page``; the push's
+    # "package missing" sentence names ``package_url``.
+    package_page = "crm-salesforce-package"
     sender_path = "crm.providers.salesforce.push.SalesforceSender"
+
+    @property
+    def package_url(self) -> str:
+        """The absolute URL of Install Salesforce Package (for sentences outside a page)."""
+        from django.urls import reverse
+
+        return settings.CHORUS_BASE_URL + reverse(self.package_page)
 
     @property
     def connect_form(self):
