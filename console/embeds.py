@@ -21,7 +21,7 @@ from django.db.models import QuerySet
 from chorus.domains import registrable_domain
 from chorus.models import Engagement, Moment, Organization, Participant, User
 from console import clari, outreach
-from console.views.recordings import SAME_SENTENCE_SECONDS, VIDEO_TYPES, clock
+from console.views.recordings import clock, one_per_sentence, player_media
 from crm.models import AccountDomain, CrmAccount, CrmContact, CrmOpportunity
 from crm.providers.salesforce.canvas import id_variants
 from integrations.storage.models import RecordingFile
@@ -143,34 +143,11 @@ def recordings(queryset: QuerySet[Engagement], org: Organization, *, limit: int 
               .order_by("engagement_id", "at_seconds", "id")):
         moments[m.engagement_id].append(m)
     for e in items:
-        e.media = _media(e, files.get(e.pk))
-        e.key_moments = _dedupe(moments[e.pk])
+        rf = files.get(e.pk)
+        e.media = player_media(rf, signed_media_url(e)) if rf else None
+        e.key_moments = one_per_sentence(moments[e.pk])
         e.clock_length = clock(e.duration_seconds) if e.duration_seconds else ""
     return Recordings(items=items, count=count, limit=limit)
-
-
-def _media(engagement: Engagement, rf: RecordingFile | None) -> dict | None:
-    if rf is None:
-        return None
-    content_type = (rf.content_type or "").lower()
-    is_video = content_type.startswith("video/") or (
-        not content_type.startswith("audio/") and rf.file_type.upper() in VIDEO_TYPES)
-    return {"tag": "video" if is_video else "audio", "content_type": content_type,
-            "url": signed_media_url(engagement)}
-
-
-def _dedupe(moments: list[Moment]) -> list[Moment]:
-    """As the engagement page's Moments: one per tracker and sentence within
-    ``SAME_SENTENCE_SECONDS``."""
-    shown, last_at = [], {}
-    for m in moments:
-        key = (m.tracker_id, m.text)
-        if key in last_at and m.at_seconds - last_at[key] <= SAME_SENTENCE_SECONDS:
-            continue
-        last_at[key] = m.at_seconds
-        m.clock = clock(m.at_seconds)
-        shown.append(m)
-    return shown
 
 
 # --- The Outreach tile's sign-in (like Clari's: a cookie of its own) ----------------------

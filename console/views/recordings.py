@@ -152,13 +152,17 @@ def media_of(engagement: Engagement) -> dict | None:
     file), served by ``recording-media`` — a short signed URL for a Custom Media Bucket."""
     rf = (RecordingFile.objects.for_org(engagement.org).filter(engagement=engagement)
           .exclude(file_type__iexact="TRANSCRIPT").order_by("id").first())
+    return player_media(rf, reverse("recording-media", args=[engagement.pk]))
+
+
+def player_media(rf: RecordingFile | None, url: str) -> dict | None:
+    """What the player needs of a recording file: ``<video>`` or ``<audio>``, its type, where."""
     if rf is None:
         return None
     content_type = (rf.content_type or "").lower()
     is_video = content_type.startswith("video/") or (
         not content_type.startswith("audio/") and rf.file_type.upper() in VIDEO_TYPES)
-    return {"tag": "video" if is_video else "audio", "content_type": content_type,
-            "url": reverse("recording-media", args=[engagement.pk])}
+    return {"tag": "video" if is_video else "audio", "content_type": content_type, "url": url}
 
 
 def transcript_lines(engagement: Engagement) -> list[TranscriptSegment]:
@@ -176,10 +180,16 @@ def transcript_lines(engagement: Engagement) -> list[TranscriptSegment]:
 
 
 def key_moments(engagement: Engagement) -> list[Moment]:
-    """Moments in time order, each sentence once per tracker: two phrases of one tracker
-    in one sentence ("budget" … "set aside") are two hits but one thing said."""
+    """Moments in time order, each sentence once per tracker."""
+    return one_per_sentence(engagement.moments.select_related("tracker").order_by("at_seconds", "id"))
+
+
+def one_per_sentence(moments) -> list[Moment]:
+    """Moments (in time order) with their clock, each sentence once per tracker: two
+    phrases of one tracker in one sentence ("budget" … "set aside") are two hits but one
+    thing said."""
     shown, last_at = [], {}
-    for m in engagement.moments.select_related("tracker").order_by("at_seconds", "id"):
+    for m in moments:
         key = (m.tracker_id, m.text)
         if key in last_at and m.at_seconds - last_at[key] <= SAME_SENTENCE_SECONDS:
             continue

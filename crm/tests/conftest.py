@@ -123,3 +123,22 @@ def fake(crm_server, caplog, push_crm):
     if hasattr(fake, "set_up"):
         fake.set_up()
     return crm_fakes.serve(crm_server, fake, spec["paths"])
+
+
+# --- A connected Salesforce and its admin, for browser tests -----------------------------
+BROWSER_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def salesforce_admin(org):
+    """Org ``org`` with a connected Salesforce (acme.my.salesforce.com) and an admin, Ada,
+    who logs in with ``BROWSER_PASSWORD``."""
+    from integrations.models import Connection
+    from testutils.factories import UserFactory, role
+
+    Connection.objects.create(org=org, provider="salesforce", status="ok", config={
+        "instance_url": "https://acme.my.salesforce.com", "crm_org_id": "00D5e000000Acme", "crm_org_name": "Acme",
+        "crm_username": "ada@acme.example", "edition": "Enterprise Edition", "is_sandbox": False,
+        "login_url": "https://login.salesforce.com"}, secrets={"access_token": "t"})
+    return UserFactory(org=org, email="ada@acme.example", first_name="Ada", last_name="Lovelace",
+                       role=role(org, "Admin"), password=BROWSER_PASSWORD)

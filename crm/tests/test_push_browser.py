@@ -6,12 +6,12 @@ from playwright.sync_api import expect
 
 from crm.push.models import CELLS, CrmObjectsSettings
 from crm.push.registry import register
-from integrations.models import Connection
+from crm.tests.conftest import BROWSER_PASSWORD
 from testutils.browser import SCREENSHOTS, login, screenshot
-from testutils.factories import UserFactory, role
+from testutils.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-PASSWORD = "correct horse battery staple"
+PASSWORD = BROWSER_PASSWORD
 # Seed, "Create Task or Event for CRM Object Creation in Salesforce".
 SEED = {"event_email", "task_recording", "tracker_email", "custom_object_recording", "custom_object_email"}
 
@@ -22,13 +22,8 @@ def _push(settings):
 
 
 @pytest.fixture
-def admin(org):
-    Connection.objects.create(org=org, provider="salesforce", status="ok", config={
-        "instance_url": "https://acme.my.salesforce.com", "crm_org_id": "00D5e000000Acme", "crm_org_name": "Acme",
-        "crm_username": "ada@acme.example", "edition": "Enterprise Edition", "is_sandbox": False,
-        "login_url": "https://login.salesforce.com"}, secrets={"access_token": "t"})
-    return UserFactory(org=org, email="ada@acme.example", first_name="Ada", last_name="Lovelace",
-                       role=role(org, "Admin"), password=PASSWORD)
+def admin(salesforce_admin):
+    return salesforce_admin
 
 
 def section_shot(page, name):

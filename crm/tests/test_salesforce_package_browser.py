@@ -9,26 +9,20 @@ import zipfile
 import pytest
 from playwright.sync_api import expect
 
+from crm.tests.conftest import BROWSER_PASSWORD
 from crm.views_package import LIGHTNING_COMPONENT
-from integrations.models import Connection
 from testutils.browser import SCREENSHOTS, login, screenshot
-from testutils.factories import UserFactory, role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("only_crm_sections")]
-PASSWORD = "correct horse battery staple"
+PASSWORD = BROWSER_PASSWORD
 
 
 @pytest.fixture
-def admin(org, settings):
+def admin(salesforce_admin, settings):
     settings.CHORUS_BASE_URL = "https://chorus.test"
     settings.SALESFORCE_CANVAS_SECRET = "configured-but-never-shown"
-    Connection.objects.create(org=org, provider="salesforce", status="ok", config={
-        "instance_url": "https://acme.my.salesforce.com", "crm_org_id": "00D5e000000Acme", "crm_org_name": "Acme",
-        "crm_username": "ada@acme.example", "edition": "Enterprise Edition", "is_sandbox": False,
-        "login_url": "https://login.salesforce.com"}, secrets={"access_token": "t"})
-    return UserFactory(org=org, email="ada@acme.example", first_name="Ada", last_name="Lovelace",
-                       role=role(org, "Admin"), password=PASSWORD)
+    return salesforce_admin
 
 
 def test_admin_opens_the_steps_and_downloads_the_package(page, live_server, admin):
