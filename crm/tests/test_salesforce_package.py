@@ -114,7 +114,7 @@ def _everything(org, rep, *, person_id: str, kind: str, title: str):
     ParticipantFactory(engagement=e, name=f"Known {kind}", email=email)
     CrmContact.objects.create(org=org, provider="salesforce", remote_id=person_id, kind=kind, email=email,
                               name=f"Known {kind}")
-    for i, name in enumerate(["Competitor " + "x" * 110, "Pricing"]):
+    for i, name in enumerate(["Competitor " + "x" * 109, "Pricing"]):
         tracker = Tracker.objects.get_or_create(org=org, name=name)[0]
         MomentFactory(engagement=e, org=org, tracker=tracker, at_seconds=60 * (i + 1), text="word " * 5000,
                       speaker="S" * 200)
