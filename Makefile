@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := xmlsec1 chromium fonts-dejavu-core ffmpeg nginx libnginx-mod-
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres test-zapier test-salesforce-package setup system-deps venv tools migrate lint bench clean
+.PHONY: run test test-postgres test-scale test-zapier test-salesforce-package setup system-deps venv tools migrate lint bench clean
 
 setup: system-deps venv tools migrate
 
@@ -58,8 +58,12 @@ run: setup
 	$(VENV)/bin/gunicorn chorus.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile - & \
 	wait
 
+# The suite runs in parallel with pytest-xdist (one worker per core; PYTEST_WORKERS=0
+# runs it serially) and prints the 20 slowest tests at the end (pytest.ini).
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
 test: setup
-	AZURITE_BLOB=$(CURDIR)/.tools/node_modules/.bin/azurite-blob $(PY) -m pytest
+	AZURITE_BLOB=$(CURDIR)/.tools/node_modules/.bin/azurite-blob $(PY) -m pytest $(PYTEST_PARALLEL)
 
 # ruff, then the layer contracts of .importlinter (ARCHITECTURE.md "Layers").
 lint: venv
@@ -73,18 +77,23 @@ clean:
 	rm -rf $(VENV) db.sqlite3 .staticfiles
 
 # The whole suite but the browser tests again on PostgreSQL (SKIP LOCKED claims,
-# upserts, JSON filters, SQL scoping): installs and starts Debian's PostgreSQL when missing.
-PG_URL ?= postgres://chorus:chorus@127.0.0.1:5432/chorus
+# upserts, JSON filters, SQL scoping) and Redis (the django-q2 broker, the shared
+# cache): scripts/with-pg-redis.sh starts both on free loopback ports in a temporary
+# directory of its own (no system service is used) and stops them afterwards.
+# Installs Debian's postgresql and redis-server when missing.
 test-postgres: setup
-	@command -v pg_ctlcluster >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
-	@cluster=$$(pg_lsclusters -h | head -1 | awk '{print $$1" "$$2}'); \
-	[ -n "$$cluster" ] || { echo "no PostgreSQL cluster found"; exit 1; }; \
-	$(SUDO) pg_ctlcluster $$cluster start 2>/dev/null || true; \
-	for i in $$(seq 30); do $(SUDO) runuser -u postgres -- pg_isready -q && break; sleep 1; done; \
-	$(SUDO) runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='chorus'" | grep -q 1 || \
-	  $(SUDO) runuser -u postgres -- psql -qc "CREATE USER chorus WITH PASSWORD 'chorus' CREATEDB"
-	DATABASE_URL=$(PG_URL) AZURITE_BLOB=$(CURDIR)/.tools/node_modules/.bin/azurite-blob $(PY) -m pytest -m "not browser"
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	AZURITE_BLOB=$(CURDIR)/.tools/node_modules/.bin/azurite-blob bash scripts/with-pg-redis.sh \
+	  $(PY) -m pytest $(PYTEST_PARALLEL) -m "not browser"
+
+test-scale: test-postgres
 
 # The Chorus app for Zapier (zapier-app/): its unit tests, then its integration tests
 # against a running product (a temporary database, an Enterprise org and token, a dev

@@ -104,6 +104,9 @@ DATABASES = {
     ),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Bulk statements sized by the SQLite library's own bound-variable limit instead
+    # of Django 5.2's fixed 999 (chorus/db/sqlite3/base.py; Django 6.0 does this itself).
+    DATABASES["default"]["ENGINE"] = "chorus.db.sqlite3"
     # Several processes (web + qcluster) share the file: wait for locks instead of
     # failing, and take the write lock at BEGIN so claims never deadlock.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -116,6 +119,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME", str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")
     )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Persistent connections (seconds; 0 = one per request), checked before reuse. With
+# many web and worker processes, put a pooler (PgBouncer, transaction mode) in front.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "chorus.User"
@@ -148,8 +155,19 @@ X_FRAME_OPTIONS = "DENY"
 # django-q2: the ORM broker by default, Redis when REDIS_URL is set. Any number of
 # `qcluster` processes on any number of hosts may share either broker.
 REDIS_URL = env("REDIS_URL", default="")
+# Parallel test runs (pytest-xdist sets PYTEST_XDIST_WORKER=gw0, gw1, … in each worker
+# before Django loads): workers share one Redis, so each gets a database of its own
+# (gwN uses database N+1; the cache's clear() is FLUSHDB) and a cluster name of its
+# own (django-q2's Redis queue is the list django_q:<name>:q). Idempotent, so a
+# qcluster subprocess started by a test with this environment lands in the same place.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if REDIS_URL and _XDIST_WORKER.startswith("gw"):
+    from urllib.parse import urlsplit, urlunsplit
+
+    _url = urlsplit(REDIS_URL)
+    REDIS_URL = urlunsplit(_url._replace(path=f"/{int(_XDIST_WORKER[2:]) + 1}"))
 Q_CLUSTER = {
-    "name": "chorus",
+    "name": f"chorus-{_XDIST_WORKER}" if _XDIST_WORKER else "chorus",
     "workers": env.int("Q_WORKERS", default=2),
     # Long enough for speech-to-text of a long call (processing hands over after
     # ~9 minutes of work per task; its lease, PROCESSING_LEASE_SECONDS, outlasts this).

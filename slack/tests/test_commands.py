@@ -425,17 +425,36 @@ def response_url(https_fake):
     return https_fake.url_for(RESPONSE_PATH)
 
 
-def slow_conversations_info(monkeypatch, *, seconds: float, times: int = 1):
+@pytest.fixture
+def slow_conversations_info(monkeypatch, slack_api):
+    """Makes the fake's next ``times`` conversations.info answers take ``seconds``.
+    Chorus gives up waiting sooner, but the (single-threaded, session-wide) fake server
+    still answers them: the test waits for those answers at teardown, so they never
+    land on the next test's fake (seen under pytest-xdist, where tests run in another
+    order)."""
     original = slack_fake.METHODS["conversations.info"]
-    left = [times]
+    pending = [0]
+    left = [0]
 
-    def slow(fake, params, held, token):
-        if left[0] > 0:
-            left[0] -= 1
-            time.sleep(seconds)
-        return original.func(fake, params, held, token)
+    def slow_down(*, seconds: float, times: int = 1):
+        left[0] += times
+        pending[0] += times
 
-    monkeypatch.setitem(slack_fake.METHODS, "conversations.info", slack_fake._Method(slow))
+        def slow(fake, params, held, token):
+            if left[0] > 0:
+                left[0] -= 1
+                try:
+                    time.sleep(seconds)
+                finally:
+                    pending[0] -= 1
+            return original.func(fake, params, held, token)
+
+        monkeypatch.setitem(slack_fake.METHODS, "conversations.info", slack_fake._Method(slow))
+
+    yield slow_down
+    deadline = time.monotonic() + 10
+    while pending[0] > 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def run_queued(queued) -> list[dict]:
@@ -448,9 +467,10 @@ def run_queued(queued) -> list[dict]:
 
 
 def test_a_slow_slack_answers_through_response_url(client, workspace, account, slack_api, monkeypatch, queued,
-                                                   response_url, https_fake, django_capture_on_commit_callbacks):
+                                                   response_url, https_fake, django_capture_on_commit_callbacks,
+                                                   slow_conversations_info):
     monkeypatch.setattr(commands, "FAST_WAIT", 0.3)
-    slow_conversations_info(monkeypatch, seconds=1.0)
+    slow_conversations_info(seconds=1.0)
     expected = {"response_type": "ephemeral",
                 "text": "Successfully connected the account *Wonka &lt;Industries&gt;* to this channel. After each "
                         "meeting involving it, Chorus posts the meeting summary and action items here."}
@@ -488,10 +508,11 @@ def test_a_rate_limited_slack_answers_through_response_url(client, workspace, ac
 
 def test_slack_still_too_slow_changes_nothing_and_says_so(client, workspace, account, slack_api, monkeypatch, queued,
                                                            response_url, https_fake,
-                                                           django_capture_on_commit_callbacks):
+                                                           django_capture_on_commit_callbacks,
+                                                           slow_conversations_info):
     monkeypatch.setattr(commands, "FAST_WAIT", 0.2)
     monkeypatch.setattr(commands, "SLOW_WAIT", 0.2)
-    slow_conversations_info(monkeypatch, seconds=0.6, times=2)
+    slow_conversations_info(seconds=0.6, times=2)
     https_fake.expect_oneshot_request(RESPONSE_PATH, method="POST", json={
         "response_type": "ephemeral", "text": commands.SLACK_SLOW}).respond_with_data("ok")
     with django_capture_on_commit_callbacks(execute=True):
