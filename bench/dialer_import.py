@@ -1,24 +1,37 @@
 #!/usr/bin/env python
-"""Benchmark of the hourly dialer import (dialers/services.py) on SQLite.
+"""Benchmark of the hourly dialer import (dialers/import_run.py), and of merely downloading its media.
 
 One hour of N calls (default 10,000) logged as Salesforce call Tasks by Outreach,
 served by a local HTTPS "Salesforce" (simple-salesforce through the CRM app's
-session, REST query pages of 2,000 with nextRecordsUrl), each with a tiny
-recording on a local HTTP server. The import runs the real path: SOQL pages →
-engagements, participants and ledger rows in one transaction per page → account
-matching → streamed, capped media download into default storage. Then the same
-window is imported again (it must import 0).
+session, REST query pages of 2,000 with nextRecordsUrl), each with a recording of
+``--media-bytes`` (default 2 MiB, realistic: 1-5 MB) on a local HTTP server in its
+own process (keep-alive, one shared body). The import runs the real path: SOQL
+pages → engagements, participants and ledger rows in one transaction per page →
+streamed, capped media download into default storage → processing queue. Then the
+same window is imported again (it must import 0). Then the same N media URLs are
+downloaded with plain ``requests`` (a Session per thread) through a thread pool at
+the import's concurrency (``DIALER_MEDIA_CONCURRENCY``), streamed to temp files:
+``import_over_download`` is what the import costs over merely downloading (goal ≤ 1.5).
+That download also runs once, untimed, before the import, so both timed parts find
+the machine warmed up alike, and each starts after ``sync``.
 
 Prints one JSON line per scenario:
     {"bench": "dialer_import", "calls": 10000, "calls_per_s": …, "queries_per_1000": …,
-     "peak_mem_mb": …, "second_run_s": …, "second_run_imported": 0}
+     "peak_mem_mb": …, "second_run_s": …, "second_run_imported": 0,
+     "import_s": …, "download_s": …, "import_over_download": …, …}
 
-    .venv/bin/python bench/dialer_import.py                     # 10,000 calls
-    .venv/bin/python bench/dialer_import.py --calls 1000 --calls 10000 --users 500 --media-bytes 4096
+    .venv/bin/python bench/dialer_import.py                     # 10,000 calls, SQLite
+    .venv/bin/python bench/dialer_import.py --calls 1000 --calls 5000 --users 500 --media-bytes 4000000
+    .venv/bin/python bench/dialer_import.py --calls 1000 \
+        --database-url postgres://chorus:chorus@127.0.0.1:5432/postgres
 
 Self-contained: every scenario runs in a child process with DJANGO_SETTINGS_MODULE
-=chorus.settings and DATABASE_URL / MEDIA_ROOT pointing into a temporary directory,
-migrated from scratch.
+=chorus.settings, MEDIA_ROOT in a temporary directory and a database migrated from
+scratch: a temporary SQLite file (through ``chorus.db.sqlite3``, the backend that
+sizes bulk statements by the SQLite library's own limit; ``--stock-sqlite`` for
+Django's), or, given a PostgreSQL URL, a fresh ``bench_dialer_<pid>`` database on
+that server, dropped afterwards. ``--queries-by-statement`` prints the first run's
+queries by statement to stderr.
 """
 
 from __future__ import annotations
@@ -26,26 +39,37 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
+import shutil
 import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SF_PAGE = 2000
 FIELD = "Call_Recording__c"
+MEDIA_BYTES = 2 * 1024 * 1024
+CHUNK = 256 * 1024  # the import's own read size (dialers.importers.base.CHUNK)
 
 
 def _sf_dt(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # every download thread connects at once: no SYN retries (1 s) on a full backlog
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -53,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
     tasks: list[dict] = []
     pages: dict[str, list[dict]] = {}
-    media = b""
+    media = b""  # one shared body, sent with one sendall (no copy per request)
 
     def log_message(self, *args):  # quiet
         pass
@@ -96,36 +120,139 @@ def _serve(server: ThreadingHTTPServer) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
-def run_scenario(calls: int, users: int, media_bytes: int, workdir: Path) -> dict:
+def serve_media(media_bytes: int) -> None:
+    """The media server's own process (the recordings are on another host in real
+    life: its threads must not share the import's GIL). Prints its port, serves until killed."""
+    _Handler.media = b"ID3" + b"\x00" * max(0, media_bytes - 3)
+    server = _Server(("127.0.0.1", 0), _Handler)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+def download_all(urls: list[str], *, workers: int, dest: Path) -> float:
+    """Plain concurrent download of ``urls`` (a requests Session per thread, each
+    body streamed to a temp file): what the import's media step costs at the least."""
+    import requests
+
+    local = threading.local()
+    dest.mkdir(parents=True, exist_ok=True)
+
+    def fetch(url: str) -> int:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        with session.get(url, stream=True, timeout=(5, 30)) as resp:
+            resp.raise_for_status()
+            size = 0
+            with tempfile.NamedTemporaryFile(dir=dest, delete=False) as f:
+                for chunk in resp.iter_content(CHUNK):
+                    f.write(chunk)
+                    size += len(chunk)
+            return size
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download") as pool:
+        sizes = list(pool.map(fetch, urls))
+    elapsed = time.perf_counter() - started
+    if len(sizes) != len(urls) or not all(sizes):
+        raise SystemExit("the plain download lost a file")
+    return elapsed
+
+
+class _Postgres:
+    """A fresh ``bench_dialer_<pid>`` database on the server of ``url``, dropped afterwards."""
+
+    def __init__(self, url: str):
+        self.admin_url = url
+        self.name = f"bench_dialer_{os.getpid()}"
+        parts = urlsplit(url)
+        self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
+
+    def _run(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def create(self) -> str:
+        assert re.fullmatch(r"bench_[a-z0-9_]+", self.name)
+        self._run(f'DROP DATABASE IF EXISTS "{self.name}"')
+        self._run(f'CREATE DATABASE "{self.name}"')
+        return self.url
+
+    def drop(self) -> None:
+        from django.db import connections
+
+        connections.close_all()
+        self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def _statement(sql: str) -> str:
+    """``INSERT INTO "chorus_engagement" (…`` → ``INSERT chorus_engagement``."""
+    words = sql.replace('"', "").split()
+    if not words:
+        return "?"
+    verb = words[0].upper()
+    if verb == "INSERT":
+        rest = [w for w in words[1:5] if w.upper() not in ("INTO", "OR", "IGNORE")]
+        return f"INSERT {rest[0] if rest else ''}"
+    if verb == "UPDATE":
+        return f"UPDATE {words[1]}{' CASE' if ' CASE WHEN ' in sql else ''}"
+    if verb in ("SELECT", "DELETE"):
+        tables = re.findall(r"\bFROM\s+(\S+)", sql.replace('"', ""))
+        return f"{verb} {tables[0] if tables else ''}"
+    return verb
+
+
+def run_scenario(calls: int, users: int, media_bytes: int, workdir: Path, *, database_url: str | None,
+                 stock_sqlite: bool, by_statement: bool) -> dict:
     import trustme
 
     ca = trustme.CA()
     ca_file = workdir / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
+    postgres = _Postgres(database_url) if database_url and database_url.startswith(("postgres", "pgsql")) else None
+    db_url = postgres.create() if postgres else (database_url or f"sqlite:///{workdir / 'bench.sqlite3'}")
     os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "chorus.settings", "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+        "DJANGO_SETTINGS_MODULE": "chorus.settings", "DATABASE_URL": db_url,
         "MEDIA_ROOT": str(workdir / "media"), "REQUESTS_CA_BUNDLE": str(ca_file), "LOG_LEVEL": "WARNING",
     })
     sys.path.insert(0, str(ROOT))
+    media_proc = subprocess.Popen([sys.executable, __file__, "--media-server", "--media-bytes", str(media_bytes)],
+                                  stdout=subprocess.PIPE, text=True)
+    try:
+        media_port = int(media_proc.stdout.readline())
+        return _scenario(calls, users, media_bytes, workdir, ca, f"http://127.0.0.1:{media_port}",
+                         stock_sqlite=stock_sqlite, by_statement=by_statement)
+    finally:
+        media_proc.kill()
+        media_proc.wait()
+        if postgres:
+            postgres.drop()
+
+
+def _scenario(calls: int, users: int, media_bytes: int, workdir: Path, ca, media_url: str, *,
+              stock_sqlite: bool, by_statement: bool) -> dict:
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine == "django.db.backends.sqlite3" and not stock_sqlite:
+        settings.DATABASES["default"]["ENGINE"] = engine = "chorus.db.sqlite3"  # before any connection exists
     import django
 
     django.setup()
-    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection as db
 
     call_command("migrate", verbosity=0, interactive=False)
     settings.DIALER_MEDIA_ALLOW_PRIVATE_HOSTS = True  # the recordings are on 127.0.0.1
 
-    sf_server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    sf_server = _Server(("127.0.0.1", 0), _Handler)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
     sf_server.socket = context.wrap_socket(sf_server.socket, server_side=True)
-    media_server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     _serve(sf_server)
-    _serve(media_server)
     sf_url = f"https://localhost:{sf_server.server_address[1]}"
-    media_url = f"http://127.0.0.1:{media_server.server_address[1]}"
 
     from chorus.models import Engagement, User
     from chorus.services import organization_create
@@ -143,8 +270,8 @@ def run_scenario(calls: int, users: int, media_bytes: int, workdir: Path) -> dic
     outreach = Connection.objects.create(org=org, provider="outreach", status=ConnectionStatus.OK,
                                          config={"crm_field": FIELD, "activated": True,
                                                  "imported_through": through.isoformat()})
-    _Handler.media = b"ID3" + b"\x00" * max(0, media_bytes - 3)
     step = 3600 / calls
+    urls = [f"{media_url}/r/{i}.mp3" for i in range(calls)]
     _Handler.tasks = [{
         "_at": hour_start + timedelta(seconds=i * step),
         "attributes": {"type": "Task"}, "Id": f"00T{i:015d}", "Subject": f"Call {i}", "OwnerId": "005",
@@ -152,23 +279,34 @@ def run_scenario(calls: int, users: int, media_bytes: int, workdir: Path) -> dic
         "CallDurationInSeconds": 60 + i % 600, "CallType": "Outbound", "CallDisposition": "Connected",
         "CreatedDate": _sf_dt(hour_start + timedelta(seconds=i * step)),
         "LastModifiedDate": _sf_dt(hour_start + timedelta(seconds=i * step)),
-        FIELD: f"{media_url}/r/{i}.mp3",
+        FIELD: urls[i],
     } for i in range(calls)]
 
-    queries = [0]
+    statements: Counter[str] = Counter()
 
     def count(execute, sql, params, many, context):
-        queries[0] += 1
+        statements[_statement(sql)] += 1
         return execute(sql, params, many, context)
 
+    # Untimed: the same download once first. The first gigabytes a fresh process writes
+    # cost the kernel about twice the system time of later ones (measured: 4.5 s, then
+    # 2.5 s, for the same 1.2 GB), which would be charged to whichever part runs first.
+    workers = int(settings.DIALER_MEDIA_CONCURRENCY)
+    download_all(urls, workers=workers, dest=workdir / "download")
+    shutil.rmtree(workdir / "download", ignore_errors=True)
+    os.sync()  # both timed parts start with nothing waiting to be written back (they write N files each)
     with db.execute_wrapper(count):
         started = time.perf_counter()
         first = services.dialer_import_run(connection=outreach, now=NOW)
         elapsed = time.perf_counter() - started
+    queries = sum(statements.values())
     imported = Engagement.objects.filter(org=org).count()
     if first.get("imported") != calls or imported != calls or first.get("media_stored") != calls:
         raise SystemExit(f"first run imported {first.get('imported')} ({imported} rows, "
                          f"{first.get('media_stored')} recordings) of {calls}")
+    if by_statement:
+        for statement, n in statements.most_common():
+            print(f"{n:6d}  {statement}", file=sys.stderr)
 
     config = {**outreach.config, "imported_through": through.isoformat()}
     Connection.objects.filter(pk=outreach.pk).update(config=config)
@@ -178,14 +316,20 @@ def run_scenario(calls: int, users: int, media_bytes: int, workdir: Path) -> dic
     second_s = time.perf_counter() - started
     assert Engagement.objects.filter(org=org).count() == calls
 
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)  # one set of N files on disk at a time
+    os.sync()
+    download_s = download_all(urls, workers=workers, dest=workdir / "download")
+    shutil.rmtree(workdir / "download", ignore_errors=True)
     sf_server.shutdown()
-    media_server.shutdown()
     return {
         "bench": "dialer_import", "calls": calls, "calls_per_s": round(calls / elapsed, 1),
-        "queries_per_1000": round(queries[0] * 1000 / calls, 1),
+        "queries_per_1000": round(queries * 1000 / calls, 1),
         "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "second_run_s": round(second_s, 2), "second_run_imported": second["imported"],
         "users": users, "media_bytes": media_bytes, "first_run_s": round(elapsed, 2),
+        "import_s": round(elapsed, 2), "download_s": round(download_s, 2),
+        "import_over_download": round(elapsed / download_s, 2), "concurrency": workers,
+        "database": db.vendor, "engine": engine, "queries": queries,
     }
 
 
@@ -193,17 +337,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, action="append", help="calls in the hour (repeatable)")
     parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--media-bytes", type=int, default=2048)
+    parser.add_argument("--media-bytes", type=int, default=MEDIA_BYTES,
+                        help=f"size of each recording (default {MEDIA_BYTES}; realistic: 1-5 MB)")
+    parser.add_argument("--database-url", default=None,
+                        help="default: a temporary SQLite file; a postgres:// URL: a fresh bench_dialer_<pid> "
+                             "database on that server (the URL's own database is only used to create and drop it)")
+    parser.add_argument("--stock-sqlite", action="store_true",
+                        help="Django's own SQLite backend (999 variables per statement) instead of chorus.db.sqlite3")
+    parser.add_argument("--queries-by-statement", action="store_true", help="the first run's queries, to stderr")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--media-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.media_server:
+        serve_media(args.media_bytes)
+        return
     sizes = args.calls or [10_000]
     if args.child:
         with tempfile.TemporaryDirectory(prefix="dialer-bench-") as tmp:
-            print(json.dumps(run_scenario(sizes[0], args.users, args.media_bytes, Path(tmp))), flush=True)
+            print(json.dumps(run_scenario(sizes[0], args.users, args.media_bytes, Path(tmp),
+                                          database_url=args.database_url, stock_sqlite=args.stock_sqlite,
+                                          by_statement=args.queries_by_statement)), flush=True)
         return
+    extra = [flag for flag, on in (("--stock-sqlite", args.stock_sqlite),
+                                   ("--queries-by-statement", args.queries_by_statement)) if on]
+    if args.database_url:
+        extra += ["--database-url", args.database_url]
     for n in sizes:
         subprocess.run([sys.executable, __file__, "--child", "--calls", str(n), "--users", str(args.users),
-                        "--media-bytes", str(args.media_bytes)], check=True)
+                        "--media-bytes", str(args.media_bytes), *extra], check=True)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,16 @@ import hashlib
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.files import File
-from django.db import transaction
+from django.db import connections, router, transaction
+from django.db.models import Case, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from dialers.importers import Importer, MediaError
@@ -123,6 +126,37 @@ MEDIA_FIELDS = ["media_name", "media_size", "media_content_type", "media_status"
                 "media_retry_at"]
 
 
+def _outcomes_save(calls: list[DialerCall]) -> None:
+    """Save ``MEDIA_FIELDS`` of ``calls``: ``bulk_update`` with each field's rows
+    grouped by value. Most fields hold one value across a batch (stored, no error,
+    one attempt): one ``WHEN id IN (…)`` per value instead of one ``WHEN id = …``
+    per row, so building the statement costs a fraction of ``bulk_update``'s (it was
+    a second per 1,000 calls, holding the GIL the downloads want). One statement per
+    batch, as large as the database's bound-variable limit allows (each row costs at
+    most two variables per field and one for the ``WHERE``; no limit on PostgreSQL)."""
+    if not calls:
+        return
+    fields = [DialerCall._meta.get_field(name) for name in MEDIA_FIELDS]
+    db = connections[router.db_for_write(DialerCall)]
+    limit = db.features.max_query_params
+    size = max(1, limit // (2 * len(fields) + 1)) if limit else len(calls)
+    for start in range(0, len(calls), size):
+        batch = calls[start:start + size]
+        updates = {}
+        for field in fields:
+            groups: dict[object, list[int]] = defaultdict(list)
+            for call in batch:
+                groups[getattr(call, field.attname)].append(call.pk)
+            if len(groups) == 1:
+                updates[field.attname] = Value(next(iter(groups)), output_field=field)
+                continue
+            case = Case(*[When(pk__in=pks, then=Value(value, output_field=field)) for value, pks in groups.items()],
+                        output_field=field)
+            updates[field.attname] = Cast(case, output_field=field) if db.features.requires_casted_case_in_updates \
+                else case
+        DialerCall.objects.filter(pk__in=[c.pk for c in batch]).update(**updates)
+
+
 def dialer_recordings_fetch(calls: list[DialerCall], importer: Importer, *,
                             then: Callable[[list[DialerCall]], None] | None = None) -> None:
     """Fetch the recordings of ``calls`` and save each outcome on its ledger row
@@ -148,7 +182,7 @@ def dialer_recordings_fetch(calls: list[DialerCall], importer: Importer, *,
     # to processing) are saved together: a worker killed in between leaves the calls
     # "pending", downloaded again by the next run, never settled and forgotten.
     with transaction.atomic():
-        DialerCall.objects.bulk_update(calls, MEDIA_FIELDS, batch_size=100)
+        _outcomes_save(calls)
         RecordingFile.objects.bulk_create([
             RecordingFile(org_id=c.org_id, engagement_id=c.engagement_id, bucket=bucket, name=c.media_name,
                           content_type=c.media_content_type, size=c.media_size or 0, sha256=stored.sha256,

@@ -95,7 +95,8 @@ def processing_queue(*, org: Organization, engagements: Iterable[Engagement],
     if any(e.org_id != org.id for e in engagements):
         raise ValueError("every engagement must belong to the organisation queued")
     listened = [e for e in engagements if e.kind in LISTENED and not e.recording_disabled]
-    engagements_ready(org=org, engagements=[e for e in engagements if e not in listened])
+    listened_ids = {id(e) for e in listened}  # by object: a page of thousands, compared once each
+    engagements_ready(org=org, engagements=[e for e in engagements if id(e) not in listened_ids])
     if not listened:
         return
     transcripts = provider_transcripts or {}
