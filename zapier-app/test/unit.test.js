@@ -17,8 +17,8 @@ const TOKEN = 'chorus_pat_unit';
 const TARGET = 'https://hooks.zapier.com/hooks/standard/123/abc/';
 const authData = { api_token: TOKEN, base_url: BASE };
 
-const briefItem = (id) => ({
-  id: String(id),
+// The meeting fields both triggers' items carry.
+const meeting = (id, accountName) => ({
   engagement_id: id,
   title: `Meeting ${id}`,
   started_at: '2026-03-02T15:00:00+00:00',
@@ -26,7 +26,12 @@ const briefItem = (id) => ({
   recording_url: `${BASE}/recordings/${id}/`,
   owner_email: 'ann@acme.example',
   owner_name: 'Ann Example',
-  account_name: 'Initech',
+  account_name: accountName,
+});
+
+const briefItem = (id) => ({
+  id: String(id),
+  ...meeting(id, 'Initech'),
   meeting_summary: 'We need it by March.',
   action_items: [{ text: 'Send pricing', speaker: 'Ann Example' }],
   action_items_text: '• Send pricing (Ann Example)',
@@ -34,14 +39,7 @@ const briefItem = (id) => ({
 
 const actionItem = (id, i) => ({
   id: `${id}-${i}`,
-  engagement_id: id,
-  title: `Meeting ${id}`,
-  started_at: '2026-03-02T15:00:00+00:00',
-  duration_minutes: 30,
-  recording_url: `${BASE}/recordings/${id}/`,
-  owner_email: 'ann@acme.example',
-  owner_name: 'Ann Example',
-  account_name: '',
+  ...meeting(id, ''),
   text: 'Send pricing',
   speaker: 'Ann Example',
 });

@@ -59,4 +59,16 @@ const meetingOutputFields = [
   { key: 'account_name', label: 'Account Name' },
 ];
 
-module.exports = { subscribe, unsubscribe, perform, list, meetingOutputFields };
+// The meeting fields every trigger's sample shares (what meetingOutputFields describes).
+const meetingSample = {
+  engagement_id: 1042,
+  title: 'Acme <> Initech: Renewal',
+  started_at: '2026-03-02T15:00:00+00:00',
+  duration_minutes: 32,
+  recording_url: 'https://chorus.ai/recordings/1042/',
+  owner_email: 'ann@acme.example',
+  owner_name: 'Ann Example',
+  account_name: 'Initech',
+};
+
+module.exports = { subscribe, unsubscribe, perform, list, meetingOutputFields, meetingSample };

@@ -1,17 +1,10 @@
 'use strict';
 
-const { subscribe, unsubscribe, perform, list, meetingOutputFields } = require('./hook_trigger');
+const { subscribe, unsubscribe, perform, list, meetingOutputFields, meetingSample } = require('./hook_trigger');
 
 const sample = {
   id: '1042',
-  engagement_id: 1042,
-  title: 'Acme <> Initech: Renewal',
-  started_at: '2026-03-02T15:00:00+00:00',
-  duration_minutes: 32,
-  recording_url: 'https://chorus.ai/recordings/1042/',
-  owner_email: 'ann@acme.example',
-  owner_name: 'Ann Example',
-  account_name: 'Initech',
+  ...meetingSample,
   meeting_summary: 'Initech wants the renewal signed by March; legal needs the updated DPA.',
   action_items: [
     { text: 'Send the updated pricing', speaker: 'Ann Example' },
