@@ -229,6 +229,16 @@ OUTBOX_BACKOFF_BASE_SECONDS = env.int("OUTBOX_BACKOFF_BASE_SECONDS", default=60)
 OUTBOX_BACKOFF_MAX_SECONDS = env.int("OUTBOX_BACKOFF_MAX_SECONDS", default=6 * 3600)
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
 
+# Scheduled jobs fan out into one task per due org/connection (integrations/scheduler.py):
+# a unit's lease (renewed while it runs; a killed worker's unit is due again once it
+# passes), how long a queued task keeps a tick from queueing another for the same unit,
+# and per-provider caps on queued-or-running units per job ("salesforce=8,hubspot=4";
+# "outbox:slack=2" caps one job only; unset = no cap).
+SCHEDULER_LEASE_SECONDS = env.int("SCHEDULER_LEASE_SECONDS", default=90)
+SCHEDULER_QUEUED_SECONDS = env.int("SCHEDULER_QUEUED_SECONDS", default=900)
+SCHEDULER_PROVIDER_CAPS = {k.strip(): int(v) for k, _, v in (
+    item.partition("=") for item in env("SCHEDULER_PROVIDER_CAPS", default="").split(",") if item.strip())}
+
 # Conversation processing (transcript, trackers, next steps, verdict, brief): a
 # stage between "imported" and "ready", run by the workers. The engines are
 # OpenAI-compatible HTTP services when their URL is set (a self-hosted Whisper
@@ -246,6 +256,9 @@ BRIEF_TIMEOUT = env.float("BRIEF_TIMEOUT", default=120.0)
 PROCESSING_MAX_ATTEMPTS = env.int("PROCESSING_MAX_ATTEMPTS", default=5)
 PROCESSING_BACKOFF_BASE_SECONDS = env.int("PROCESSING_BACKOFF_BASE_SECONDS", default=60)
 PROCESSING_LEASE_SECONDS = env.int("PROCESSING_LEASE_SECONDS", default=3600)
+# How many workers one organisation's processing may use at once (a big import does not
+# hold up the other organisations' calls).
+PROCESSING_WORKERS_PER_ORG = env.int("PROCESSING_WORKERS_PER_ORG", default=2)
 
 # Outgoing email (the recording-ready notification): a django-environ email URL,
 # e.g. smtp+tls://user:password@smtp.example.com:587. Unset, messages go to the

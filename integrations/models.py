@@ -102,3 +102,30 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target}:{self.kind} {self.idempotency_key}"
+
+
+class JobLease(models.Model):
+    """One unit of a scheduled job (an org's deliveries to one target, one
+    connection's import…) and who runs it until when (integrations/scheduler.py).
+    ``queued_until``: a task for it is queued (a tick does not queue another);
+    ``held_until`` + ``token``: a worker runs it, renewing while it works."""
+
+    job = models.CharField(max_length=40)
+    key = models.CharField(max_length=120)
+    org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=64, blank=True)
+    queued_until = models.DateTimeField(null=True, blank=True)
+    queue_token = models.CharField(max_length=32, blank=True)
+    held_until = models.DateTimeField(null=True, blank=True)
+    token = models.CharField(max_length=32, blank=True)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["job", "key"]
+        constraints = [models.UniqueConstraint("job", "key", name="job_lease_unique_key")]
+        indexes = [models.Index(fields=["job", "provider"], name="job_lease_provider_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job} · {self.key}"

@@ -33,7 +33,7 @@ from itertools import islice
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from integrations.models import Delivery
@@ -65,11 +65,14 @@ def _due(now: datetime) -> Q:
     )
 
 
-def outbox_claim(*, limit: int, now: datetime | None = None) -> tuple[str, list[Delivery]]:
+def outbox_claim(*, limit: int, now: datetime | None = None, org_id: int | None = None,
+                 target: str | None = None) -> tuple[str, list[Delivery]]:
+    """Claim up to ``limit`` due rows (of one org and target when given)."""
     now = now or timezone.now()
     token = uuid.uuid4().hex
+    scope = {k: v for k, v in (("org_id", org_id), ("target", target)) if v is not None}
     with transaction.atomic():
-        candidates = Delivery.objects.filter(_due(now)).order_by("next_attempt_at", "id")
+        candidates = Delivery.objects.filter(_due(now), **scope).order_by("next_attempt_at", "id")
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True)
         ids = list(candidates.values_list("id", flat=True)[:limit])
@@ -182,10 +185,11 @@ def _defer(token: str, rows: list[Delivery], exc: RateLimited, now: datetime) ->
     _hold_back(rows[0].org_id, rows[0].target, until)
 
 
-def outbox_process(*, limit: int = 1000, now: datetime | None = None) -> dict[str, int]:
+def outbox_process(*, limit: int = 1000, now: datetime | None = None, org_id: int | None = None,
+                   target: str | None = None) -> dict[str, int]:
     """Claim up to ``limit`` due deliveries, send them, record the results."""
     now = now or timezone.now()
-    token, rows = outbox_claim(limit=limit, now=now)
+    token, rows = outbox_claim(limit=limit, now=now, org_id=org_id, target=target)
     totals = {"claimed": len(rows), "sent": 0, "retrying": 0, "failed": 0, "deferred": 0}
     groups: dict[tuple[int, str], list[Delivery]] = defaultdict(list)
     for d in rows:
@@ -214,16 +218,38 @@ def outbox_process(*, limit: int = 1000, now: datetime | None = None) -> dict[st
     return totals
 
 
-def outbox_drain(*, limit: int = 1000, max_rounds: int = 50) -> dict[str, int]:
-    """Process until nothing is due (bounded, so one task never runs forever)."""
+def outbox_drain(*, limit: int = 1000, max_rounds: int = 50, org_id: int | None = None,
+                 target: str | None = None) -> dict[str, int]:
+    """Process until nothing is due (bounded, so one task never runs forever); ``more``
+    says the rounds ran out with work left."""
     totals: dict[str, int] = defaultdict(int)
     for _ in range(max_rounds):
-        result = outbox_process(limit=limit)
+        result = outbox_process(limit=limit, org_id=org_id, target=target)
         for k, v in result.items():
             totals[k] += v
-        if result["claimed"] == 0:
+        if result["claimed"] < limit:
             break
+    else:
+        totals["more"] = 1
     return dict(totals)
+
+
+# --- The scheduled job: one unit per org and target with due deliveries --------------------------
+
+OUTBOX_JOB = "outbox"
+ROUNDS_PER_RUN = 5  # 5,000 deliveries, then the unit goes behind the others
+
+
+def outbox_due_units(now: datetime):
+    from integrations.scheduler import Unit
+
+    pairs = (Delivery.objects.filter(_due(now)).values("org_id", "target").annotate(first=Min("next_attempt_at"))
+             .order_by("first").values_list("org_id", "target"))  # the longest waiting first
+    return [Unit(key=f"org:{org_id}:{target}", org_id=org_id, provider=target) for org_id, target in pairs]
+
+
+def outbox_unit_run(unit) -> dict[str, int]:
+    return outbox_drain(org_id=unit.org_id, target=unit.provider, max_rounds=ROUNDS_PER_RUN)
 
 
 def delivery_retry_now(*, deliveries) -> int:

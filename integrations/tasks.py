@@ -3,11 +3,14 @@
 from django.db import transaction
 from django_q.tasks import async_task
 
-from integrations.outbox import outbox_drain
+from integrations.outbox import OUTBOX_JOB
+from integrations.scheduler import scheduler_tick
 
 
 def outbox_drain_task() -> dict:
-    return outbox_drain()
+    """The outbox's tick (every minute, and after deliveries are queued): one task per
+    org and target with due deliveries (integrations/scheduler.py)."""
+    return scheduler_tick(OUTBOX_JOB)
 
 
 def outbox_drain_async() -> None:

@@ -1,0 +1,228 @@
+"""Scheduled jobs, fanned out: one cheap tick, one task per due unit.
+
+A scheduled job (the outbox, the CRM sync, the hourly dialer import…) is not one
+task that loops over every organisation: its schedule runs :func:`scheduler_tick`,
+which asks the job which *units* are due (an org's deliveries to one target, one
+connection, one calendar…) and queues one :func:`scheduler_run_task` per unit. So with
+thousands of organisations on many workers:
+
+* **a lease per unit** (:class:`~integrations.models.JobLease`): a unit runs on one
+  worker at a time. The run holds the lease for ``SCHEDULER_LEASE_SECONDS`` and renews
+  it while it works (a heartbeat thread); a worker killed mid-run stops renewing, and
+  the unit is due again once the lease passes. A second task for a unit already
+  running — queued twice by two ticks, or by "Sync now" — finds the lease taken and
+  ends at once.
+* **a per-provider cap** (``SCHEDULER_PROVIDER_CAPS``, e.g. ``salesforce=8``): at most
+  that many units of one provider are queued or running per job, so a slow provider
+  cannot take every worker; a unit held back is queued by a later tick (each capped
+  run that ends asks for one).
+* **fairness**: a tick queues the units served longest ago first; a unit is queued
+  again only once its previous task ran (``SCHEDULER_QUEUED_SECONDS`` bounds how long
+  a queued task may be lost), and each run does bounded work (a run with more to do
+  says so, and a new tick puts it behind the others). A slow or failing org therefore
+  holds one worker, and never delays the rest.
+
+Jobs register with :func:`job_register` from their app's ``ready()``; the per-unit
+work stays in the app's service (this module knows no app).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from integrations.models import JobLease
+
+log = logging.getLogger(__name__)
+
+TICK_TASK = "integrations.scheduler.scheduler_tick_task"
+RUN_TASK = "integrations.scheduler.scheduler_run_task"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One piece of a job's work: ``key`` names it within the job ("org:12:salesforce",
+    "connection:5"); ``org_id`` and ``provider`` say whose it is and what it talks to."""
+
+    key: str
+    org_id: int | None = None
+    provider: str = ""
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """``due(now)`` lists the units due now (one cheap query); ``run(unit)`` does one
+    unit's bounded work and returns a dict (``{"more": True}`` when work is left)."""
+
+    name: str
+    due: Callable[[datetime], Iterable[Unit]]
+    run: Callable[[Unit], dict[str, Any] | None]
+
+
+JOBS: dict[str, ScheduledJob] = {}
+
+
+def job_register(job: ScheduledJob) -> None:
+    JOBS[job.name] = job
+
+
+def _cap(job: str, provider: str) -> int | None:
+    caps = settings.SCHEDULER_PROVIDER_CAPS
+    cap = caps.get(f"{job}:{provider}", caps.get(provider))
+    return int(cap) if cap is not None else None
+
+
+def _busy(now: datetime) -> Q:
+    return Q(held_until__gt=now) | Q(queued_until__gt=now)
+
+
+def _enqueue(task: str, *args: Any, group: str) -> None:
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task(task, *args, group=group))
+
+
+def scheduler_tick(name: str, *, now: datetime | None = None) -> dict[str, int]:
+    """Queue one task per due unit of job ``name`` that is neither running nor queued,
+    longest-unserved first, within the per-provider caps. Safe to run on many
+    workers at once: a unit is marked queued by a conditional UPDATE stamped with this
+    tick's token, and only the units this tick marked are queued by it."""
+    job = JOBS[name]
+    now = now or timezone.now()
+    units = {u.key: u for u in job.due(now)}
+    counts = {"due": len(units), "queued": 0, "busy": 0, "capped": 0}
+    if not units:
+        return counts
+    JobLease.objects.bulk_create(
+        [JobLease(job=name, key=u.key, org_id=u.org_id, provider=u.provider) for u in units.values()],
+        ignore_conflicts=True)
+    leases = {key: rest for key, *rest in JobLease.objects.filter(job=name, key__in=list(units))
+              .values_list("key", "held_until", "queued_until", "last_started_at")}
+    idle = [(leases[key][2], key) for key in units
+            if not any(until and until > now for until in leases[key][:2])]
+    counts["busy"] = len(units) - len(idle)
+    # Never served first, then the longest unserved; ties keep the job's own order.
+    idle.sort(key=lambda s: (s[0] is not None, s[0] or now))
+    in_flight = Counter(dict(JobLease.objects.filter(job=name).filter(_busy(now))
+                             .values_list("provider").annotate(n=Count("id")).values_list("provider", "n")))
+    picked = []
+    for _, key in idle:
+        provider = units[key].provider
+        cap = _cap(name, provider)
+        if cap is not None and in_flight[provider] >= cap:
+            counts["capped"] += 1
+            continue
+        in_flight[provider] += 1
+        picked.append(key)
+    if not picked:
+        return counts
+    token = uuid.uuid4().hex
+    free = ((Q(held_until__isnull=True) | Q(held_until__lte=now))
+            & (Q(queued_until__isnull=True) | Q(queued_until__lte=now)))
+    JobLease.objects.filter(free, job=name, key__in=picked).update(
+        queued_until=now + timedelta(seconds=settings.SCHEDULER_QUEUED_SECONDS), queue_token=token)
+    mine = set(JobLease.objects.filter(job=name, key__in=picked, queue_token=token).values_list("key", flat=True))
+    for key in picked:  # in fairness order
+        if key in mine:
+            _enqueue(RUN_TASK, name, key, group=f"job-{name}")
+    counts["queued"] = len(mine)
+    return counts
+
+
+class _Heartbeat(threading.Thread):
+    """Renews a held lease every third of its length while the run works."""
+
+    def __init__(self, lease_pk: int, token: str):
+        super().__init__(daemon=True, name=f"lease-{lease_pk}")
+        self.lease_pk, self.token, self.done = lease_pk, token, threading.Event()
+
+    def run(self) -> None:
+        seconds = settings.SCHEDULER_LEASE_SECONDS
+        try:
+            while not self.done.wait(seconds / 3):
+                try:
+                    renewed = JobLease.objects.filter(pk=self.lease_pk, token=self.token).update(
+                        held_until=timezone.now() + timedelta(seconds=seconds))
+                except Exception:  # noqa: BLE001 (a busy database: the next beat tries again)
+                    log.warning("Could not renew lease %s", self.lease_pk, exc_info=True)
+                    continue
+                if not renewed:
+                    log.warning("Lease %s was taken over while its run still works", self.lease_pk)
+                    return
+        finally:
+            connection.close()  # this thread's own database connection
+
+
+def lease_acquire(name: str, unit: Unit, *, now: datetime | None = None) -> tuple[int, str] | None:
+    """Take the unit's lease if nobody holds it: ``(lease id, token)``, else None."""
+    now = now or timezone.now()
+    JobLease.objects.bulk_create([JobLease(job=name, key=unit.key, org_id=unit.org_id, provider=unit.provider)],
+                                 ignore_conflicts=True)
+    token = uuid.uuid4().hex
+    taken = JobLease.objects.filter(Q(held_until__isnull=True) | Q(held_until__lte=now), job=name, key=unit.key).update(
+        token=token, held_until=now + timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS), queued_until=None,
+        queue_token="", last_started_at=now)
+    if not taken:
+        return None
+    return JobLease.objects.only("pk").get(job=name, key=unit.key).pk, token
+
+
+def lease_release(lease_pk: int, token: str, *, error: str = "") -> None:
+    JobLease.objects.filter(pk=lease_pk, token=token).update(
+        token="", held_until=None, last_finished_at=timezone.now(), last_error=error[:2000])
+
+
+def scheduler_run(name: str, unit: Unit) -> dict[str, Any]:
+    """Run one unit under its lease (see the module docstring)."""
+    job = JOBS[name]
+    held = lease_acquire(name, unit)
+    if held is None:
+        return {"skipped": "running on another worker"}
+    lease_pk, token = held
+    beat = _Heartbeat(lease_pk, token)
+    beat.start()
+    error, result = "", {}
+    try:
+        result = job.run(unit) or {}
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log.exception("Scheduled job %s failed on %s", name, unit.key)
+        result = {"error": error}
+    finally:
+        beat.done.set()
+        beat.join(timeout=5)
+        lease_release(lease_pk, token, error=error)
+    if result.get("more") or _cap(name, unit.provider) is not None:
+        _enqueue(TICK_TASK, name, group=f"tick-{name}")
+    return result
+
+
+# --- django-q2 tasks (the schedules run the ticks) ----------------------------------------------
+
+
+def scheduler_tick_task(name: str) -> dict[str, int]:
+    return scheduler_tick(name)
+
+
+def scheduler_run_task(name: str, key: str) -> dict[str, Any]:
+    lease = JobLease.objects.filter(job=name, key=key).values_list("org_id", "provider").first()
+    org_id, provider = lease if lease else (None, "")
+    return scheduler_run(name, Unit(key=key, org_id=org_id, provider=provider))
+
+
+def scheduler_run_inline(name: str, *, now: datetime | None = None) -> dict[str, dict[str, Any]]:
+    """Every due unit of job ``name``, run one after the other in this process (tests,
+    benches, a one-off from the shell): ``{unit key: result}``."""
+    job = JOBS[name]
+    return {u.key: scheduler_run(name, u) for u in job.due(now or timezone.now())}
