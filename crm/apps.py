@@ -12,8 +12,11 @@ class CrmConfig(AppConfig):
         from crm.push.registry import register as register_crm_objects_creation
         from crm.ready import register as register_ready_listeners
         from integrations.registry import Section, register_section
+        from integrations.scheduler import ScheduledJob, job_register
 
         register_crm_providers()
+        job_register(ScheduledJob(name=services.CRM_SYNC_JOB, due=services.crm_sync_due_units,
+                                  run=services.crm_sync_unit_run))
         register_ready_listeners()
         register_crm_objects_creation()
         register_section(Section(key="crm-connect", title="CRM Connect", order=10,

@@ -304,17 +304,32 @@ def _rematch(*, connection: Connection, changes: Changes) -> int | None:
         return None
 
 
+CRM_SYNC_JOB = "crm_sync"
+
+
 def crm_sync_due() -> int:
-    """The periodic sync: queue every connected CRM that can sync (not one waiting
-    for the admin to reconnect, not one already running)."""
-    queued = 0
-    for connection in (Connection.objects.filter(provider__in=crm_keys())
-                       .exclude(status__in=[S.DISCONNECTED, S.SYNCING]).select_related("org")):
-        if connection.config.get("needs_reconnect"):
-            continue
-        crm_sync_queue(connection=connection)
-        queued += 1
-    return queued
+    """The periodic sync's tick: one task per connected CRM that can sync
+    (integrations/scheduler.py: a lease per connection, per-provider caps)."""
+    from integrations.scheduler import scheduler_tick
+
+    return scheduler_tick(CRM_SYNC_JOB)["queued"]
+
+
+def crm_sync_due_units(now):
+    """Every connected CRM that can sync: not one waiting for the admin to
+    reconnect, not one already running."""
+    from integrations.scheduler import Unit
+
+    rows = (Connection.objects.filter(provider__in=crm_keys()).exclude(status__in=[S.DISCONNECTED, S.SYNCING])
+            .values_list("pk", "org_id", "provider", "config"))
+    return [Unit(key=f"connection:{pk}", org_id=org_id, provider=provider)
+            for pk, org_id, provider, config in rows if not (config or {}).get("needs_reconnect")]
+
+
+def crm_sync_unit_run(unit) -> dict[str, Any]:
+    connection = Connection.objects.select_related("org").filter(
+        pk=int(unit.key.split(":")[1]), provider__in=crm_keys()).first()
+    return crm_sync(connection=connection) if connection else {"skipped": "connection gone"}
 
 
 # --- Field selection ------------------------------------------------------------------------

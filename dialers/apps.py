@@ -7,7 +7,12 @@ class DialersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from dialers import services
         from dialers.catalogue import DIALERS
+        from integrations.scheduler import ScheduledJob, job_register
+
+        job_register(ScheduledJob(name=services.DIALER_IMPORT_JOB, due=services.dialer_import_due_units,
+                                  run=services.dialer_import_unit_run))
         from dialers.views import dialers_section
         from integrations.registry import Param, Provider, Section, register_provider, register_section
 

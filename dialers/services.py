@@ -220,18 +220,33 @@ def dialer_import_request(*, connection: Connection) -> None:
     dialer_import_queue(connection=connection)
 
 
+DIALER_IMPORT_JOB = "dialer_import"
+
+
 def dialer_imports_due() -> int:
-    """The hourly schedule: queue every active dialer connection (a running one is
-    left alone; a dead worker's claim is taken over after ``STALE_AFTER``)."""
-    queued = 0
-    for connection in Connection.objects.filter(provider__in=list(CATALOGUE)).exclude(status=S.DISCONNECTED):
-        if not connection.config.get("activated", True):
-            continue
-        if connection.status == S.SYNCING and connection.updated_at > timezone.now() - STALE_AFTER:
-            continue
-        dialer_import_queue(connection=connection)
-        queued += 1
-    return queued
+    """The hourly schedule's tick: one task per active dialer connection
+    (integrations/scheduler.py: a lease per connection, per-provider caps)."""
+    from integrations.scheduler import scheduler_tick
+
+    return scheduler_tick(DIALER_IMPORT_JOB)["queued"]
+
+
+def dialer_import_due_units(now):
+    """Every active dialer connection (a running one is left alone; a dead worker's
+    claim is taken over after ``STALE_AFTER``)."""
+    from integrations.scheduler import Unit
+
+    rows = (Connection.objects.filter(provider__in=list(CATALOGUE)).exclude(status=S.DISCONNECTED)
+            .exclude(status=S.SYNCING, updated_at__gt=now - STALE_AFTER)
+            .values_list("pk", "org_id", "provider", "config"))
+    return [Unit(key=f"connection:{pk}", org_id=org_id, provider=provider)
+            for pk, org_id, provider, config in rows if (config or {}).get("activated", True)]
+
+
+def dialer_import_unit_run(unit) -> dict[str, Any]:
+    connection = Connection.objects.select_related("org").filter(
+        pk=int(unit.key.split(":")[1]), provider__in=list(CATALOGUE)).first()
+    return dialer_import_run(connection=connection) if connection else {"skipped": "connection gone"}
 
 
 # --- Page context --------------------------------------------------------------------------------------------

@@ -305,14 +305,16 @@ def test_status_partial_polls_while_importing(admin_client, org, sf):
     assert DialerCall.objects.count() == 0
 
 
-def test_hourly_schedule_exists_and_queues_active_connections(org, monkeypatch):
+def test_hourly_schedule_exists_and_queues_active_connections(org, monkeypatch, django_capture_on_commit_callbacks):
     from django_q.models import Schedule
 
     assert Schedule.objects.filter(func="dialers.tasks.dialer_imports_due_task", schedule_type="H").exists()
     queued = []
-    monkeypatch.setattr(services, "dialer_import_queue", lambda *, connection: queued.append(connection.provider))
-    Connection.objects.create(org=org, provider="outreach", status=ConnectionStatus.OK)
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *a, **kw: queued.append((func, a)))
+    outreach = Connection.objects.create(org=org, provider="outreach", status=ConnectionStatus.OK)
     Connection.objects.create(org=org, provider="five9", status=ConnectionStatus.DISCONNECTED)
     Connection.objects.create(org=org, provider="zoom_phone", config={"activated": False})
     Connection.objects.create(org=org, provider="salesforce", status=ConnectionStatus.OK)
-    assert services.dialer_imports_due() == 1 and queued == ["outreach"]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.dialer_imports_due() == 1
+    assert queued == [("integrations.scheduler.scheduler_run_task", ("dialer_import", f"connection:{outreach.pk}"))]

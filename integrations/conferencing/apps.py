@@ -13,6 +13,16 @@ class ConferencingConfig(AppConfig):
         from integrations.registry import Section, register_provider, register_section
 
         register_provider(ZoomProvider(key=services.PROVIDER, label="Zoom", category="conferencing"))
+
+        # Scheduled jobs, one task per due calendar / per org (integrations/scheduler.py).
+        from integrations.conferencing import unrecorded
+        from integrations.conferencing.calendars import sync as calendar_sync
+        from integrations.scheduler import ScheduledJob, job_register
+
+        job_register(ScheduledJob(name=calendar_sync.CALENDAR_SYNC_JOB, due=calendar_sync.calendar_sync_due_units,
+                                  run=calendar_sync.calendar_sync_unit_run))
+        job_register(ScheduledJob(name=unrecorded.UNRECORDED_JOB, due=unrecorded.unrecorded_due_units,
+                                  run=unrecorded.unrecorded_unit_run))
         # "Your recording is ready" once processing has made it ready.
         from integrations.ready import register_ready_listener
 

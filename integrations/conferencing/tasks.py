@@ -31,9 +31,11 @@ def calendars_sync_due_task() -> int:
 
 
 def unrecorded_meetings_task() -> dict[str, int]:
-    from integrations.conferencing.unrecorded import unrecorded_meetings_collect
+    """The tick: one task per org with meetings to look at (integrations/scheduler.py)."""
+    from integrations.conferencing.unrecorded import UNRECORDED_JOB
+    from integrations.scheduler import scheduler_tick
 
-    return unrecorded_meetings_collect()
+    return scheduler_tick(UNRECORDED_JOB)
 
 
 def notetaker_event_process_task(event_id: int) -> str | None:

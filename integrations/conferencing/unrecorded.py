@@ -205,16 +205,22 @@ def _org_pass(org: Organization, events: list[CalendarEvent], now: datetime) -> 
     return counts
 
 
-def unrecorded_meetings_collect(*, now: datetime | None = None, limit: int = BATCH) -> dict[str, int]:
-    """Look at meetings that ended at least ``GRACE`` ago and were not looked at:
-    link each to its recording, or make it an Unrecorded Meeting. Returns counts.
-    Two workers at once: the second's insert meets the unique key and rolls back,
-    and its next pass finds the first's engagements."""
-    now = now or timezone.now()
+def _due_meetings(now: datetime):
     done = now - GRACE
-    due = (CalendarEvent.objects
-           .filter(outcome_checked_at__isnull=True, starts_at__gte=now - LOOKBACK)
-           .filter(Q(ends_at__lte=done) | Q(ends_at__isnull=True, starts_at__lte=done - DEFAULT_LENGTH))
+    return (CalendarEvent.objects
+            .filter(outcome_checked_at__isnull=True, starts_at__gte=now - LOOKBACK)
+            .filter(Q(ends_at__lte=done) | Q(ends_at__isnull=True, starts_at__lte=done - DEFAULT_LENGTH)))
+
+
+def unrecorded_meetings_collect(*, now: datetime | None = None, limit: int = BATCH,
+                                org_id: int | None = None) -> dict[str, int]:
+    """Look at meetings (of one org when given) that ended at least ``GRACE`` ago and
+    were not looked at: link each to its recording, or make it an Unrecorded Meeting.
+    Returns counts. Two workers at once: the second's insert meets the unique key and
+    rolls back, and its next pass finds the first's engagements."""
+    now = now or timezone.now()
+    scope = {"org_id": org_id} if org_id is not None else {}
+    due = (_due_meetings(now).filter(**scope)
            .select_related("org", "calendar__user").order_by("org_id", "starts_at", "id")[:limit])
     counts = {"meetings": 0, "recorded": 0, "unrecorded": 0, "skipped": 0}
     for _, org_events in groupby(due, key=lambda e: e.org_id):
@@ -229,3 +235,20 @@ def unrecorded_meetings_collect(*, now: datetime | None = None, limit: int = BAT
     if counts["meetings"]:
         log.info("Unrecorded meetings: %s", counts)
     return counts
+
+
+# --- The scheduled job: one unit per org with meetings to look at -------------------------------
+
+UNRECORDED_JOB = "unrecorded_meetings"
+
+
+def unrecorded_due_units(now: datetime):
+    from integrations.scheduler import Unit
+
+    orgs = _due_meetings(now).values_list("org_id", flat=True).distinct().order_by()
+    return [Unit(key=f"org:{org_id}", org_id=org_id, provider="calendar") for org_id in orgs]
+
+
+def unrecorded_unit_run(unit) -> dict[str, int]:
+    counts = unrecorded_meetings_collect(org_id=unit.org_id)
+    return {**counts, "more": int(counts["meetings"] >= BATCH)}

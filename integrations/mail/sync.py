@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -55,10 +54,21 @@ def mailbox_sync(*, mailbox: Mailbox) -> Mailbox:
     return mailbox
 
 
+MAILBOX_SYNC_JOB = "mailbox_sync"
+
+
 def mailboxes_sync_due(*, now=None) -> int:
+    """The mail import's tick: one task per due mailbox (integrations/scheduler.py)."""
+    from integrations.scheduler import scheduler_tick
+
+    return scheduler_tick(MAILBOX_SYNC_JOB, now=now)["queued"]
+
+
+def mailbox_due_units(now):
     """Make the mailbox of every OAuth calendar that has none, release imports whose
-    worker died (syncing longer than ``STALE_AFTER``), and queue the due ones."""
-    now = now or timezone.now()
+    worker died (syncing longer than ``STALE_AFTER``), and list the due ones."""
+    from integrations.scheduler import Unit
+
     have = Mailbox.objects.values_list("calendar_id", flat=True)
     Mailbox.objects.bulk_create(
         [Mailbox(org_id=org_id, calendar_id=pk) for pk, org_id in
@@ -70,14 +80,10 @@ def mailboxes_sync_due(*, now=None) -> int:
                .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
                .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=now - SYNC_EVERY)
                        | Q(status=Mailbox.Status.WAITING))
-               .values_list("pk", flat=True))
-    for pk in due:
-        mailbox_sync_queue(mailbox_id=pk)
-    return len(due)
+               .values_list("pk", "org_id", "calendar__provider"))
+    return [Unit(key=f"mailbox:{pk}", org_id=org_id, provider=provider) for pk, org_id, provider in due]
 
 
-def mailbox_sync_queue(*, mailbox_id: int) -> None:
-    from django_q.tasks import async_task
-
-    transaction.on_commit(lambda: async_task("integrations.mail.tasks.mailbox_sync_task", mailbox_id,
-                                             group="mail-sync"))
+def mailbox_unit_run(unit) -> dict:
+    mailbox = Mailbox.objects.filter(pk=int(unit.key.split(":")[1])).select_related("calendar").first()
+    return {"status": mailbox_sync(mailbox=mailbox).status} if mailbox else {"skipped": "mailbox gone"}

@@ -36,7 +36,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from chorus.models import Engagement, Moment, Organization, Tracker, User
@@ -104,15 +104,14 @@ def processing_queue(*, org: Organization, engagements: Iterable[Engagement],
         [EngagementProcessing(org=org, engagement=e, provider_transcript=transcripts.get(e.pk, "")) for e in listened],
         ignore_conflicts=True,
     )
-    workers = max(1, min(len(listened), int(settings.Q_CLUSTER.get("workers", 1))))
-    transaction.on_commit(lambda: _wake(workers))
+    transaction.on_commit(_wake)
 
 
-def _wake(workers: int) -> None:
+def _wake() -> None:
+    """The processing tick: one task per org (a few for a big import) with due rows."""
     from django_q.tasks import async_task
 
-    for _ in range(workers):
-        async_task(RUN_DUE_TASK, group="processing")
+    async_task(RUN_DUE_TASK, group="processing")
 
 
 def processing_retry(*, engagement: Engagement, actor: User | None) -> EngagementProcessing:
@@ -131,7 +130,7 @@ def processing_retry(*, engagement: Engagement, actor: User | None) -> Engagemen
             row.refresh_from_db()
         audit_record(org=engagement.org, actor=actor, action="processing.retried",
                      target=f"Engagement {engagement.pk}")
-        transaction.on_commit(lambda: _wake(1))
+        transaction.on_commit(_wake)
     return row
 
 
@@ -147,9 +146,10 @@ def _due(now: datetime) -> Q:
             & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)))
 
 
-def _claim_next(now: datetime) -> tuple[int, str] | None:
+def _claim_next(now: datetime, org_id: int | None = None) -> tuple[int, str] | None:
     """Claim the next due row (a conditional update, so two workers never take one)."""
-    for pk in EngagementProcessing.objects.filter(_due(now)).order_by("next_attempt_at", "pk") \
+    scope = {"org_id": org_id} if org_id is not None else {}
+    for pk in EngagementProcessing.objects.filter(_due(now), **scope).order_by("next_attempt_at", "pk") \
             .values_list("pk", flat=True)[:20]:
         token = uuid.uuid4().hex
         # A claim counts as a try: a row whose worker is killed every time (a call
@@ -160,15 +160,18 @@ def _claim_next(now: datetime) -> tuple[int, str] | None:
     return None
 
 
-def processing_run_due(*, limit: int = 100, budget_seconds: float | None = 540.0) -> dict[str, int]:
-    """Claim and run due rows one at a time until none is due, ``limit`` rows are
-    done or ``budget_seconds`` have passed (a worker hands the rest to the next run)."""
+def processing_run_due(*, limit: int = 100, budget_seconds: float | None = 540.0,
+                       org_id: int | None = None) -> dict[str, int]:
+    """Claim and run due rows (of one org when given) one at a time until none is due,
+    ``limit`` rows are done or ``budget_seconds`` have passed (``more``: the rest is
+    handed to the next run)."""
     started = timezone.now()
     counts = {"ready": 0, "failed": 0, "retrying": 0}
     for _ in range(limit):
         if budget_seconds is not None and (timezone.now() - started).total_seconds() > budget_seconds:
+            counts["more"] = 1
             break
-        claimed = _claim_next(timezone.now())
+        claimed = _claim_next(timezone.now(), org_id)
         if claimed is None:
             break
         try:
@@ -176,7 +179,31 @@ def processing_run_due(*, limit: int = 100, budget_seconds: float | None = 540.0
         except Exception:  # noqa: BLE001 (one engagement never stops the others; its lease expires, it runs again)
             log.exception("Processing of row %s could not be settled", claimed[0])
             counts["retrying"] += 1
+    else:
+        counts["more"] = 1
     return counts
+
+
+# --- The scheduled job: per organisation, a few workers each -----------------------------------
+
+PROCESSING_JOB = "processing"
+ROWS_PER_RUN = 10  # then the org's unit goes behind the other orgs' (fairness)
+
+
+def processing_due_units(now: datetime):
+    """Up to PROCESSING_WORKERS_PER_ORG units per org with due rows: a big import
+    uses several workers, and never all of them while another org waits."""
+    from integrations.scheduler import Unit
+
+    per_org = int(settings.PROCESSING_WORKERS_PER_ORG)
+    due = (EngagementProcessing.objects.filter(_due(now)).values("org_id").annotate(n=Count("pk"))
+           .values_list("org_id", "n").order_by())
+    return [Unit(key=f"org:{org_id}:{slot}", org_id=org_id, provider="processing")
+            for org_id, n in due for slot in range(min(n, per_org))]
+
+
+def processing_unit_run(unit) -> dict[str, int]:
+    return processing_run_due(org_id=unit.org_id, limit=ROWS_PER_RUN)
 
 
 @dataclass

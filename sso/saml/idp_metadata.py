@@ -230,8 +230,20 @@ def saml_metadata_refresh(*, config: SamlConfig) -> bool:
     return True
 
 
-def saml_metadata_refresh_all() -> int:
-    """The daily task: every enabled SAML configuration with a Metadata Url."""
-    configs = SamlConfig.objects.filter(enabled=True).exclude(metadata_url="").select_related("org")
-    return sum(saml_metadata_refresh(config=c) for c in configs)
+SAML_METADATA_JOB = "saml_metadata"
+
+
+def saml_metadata_due_units(now):
+    """Every enabled SAML configuration with a Metadata Url (read daily, each on its
+    own worker: one slow identity provider holds up no other)."""
+    from integrations.scheduler import Unit
+
+    configs = SamlConfig.objects.filter(enabled=True).exclude(metadata_url="").values_list("pk", "org_id")
+    return [Unit(key=f"saml:{pk}", org_id=org_id, provider="saml") for pk, org_id in configs]
+
+
+def saml_metadata_unit_run(unit) -> dict:
+    config = (SamlConfig.objects.filter(pk=int(unit.key.split(":")[1]), enabled=True).exclude(metadata_url="")
+              .select_related("org").first())
+    return {"changed": saml_metadata_refresh(config=config)} if config else {"skipped": "not configured"}
 

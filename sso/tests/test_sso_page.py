@@ -282,7 +282,12 @@ def test_a_metadata_url_that_is_not_metadata_is_explained(admin_client, org, met
 
 
 def test_daily_refresh_takes_a_rolled_over_certificate_and_keeps_what_works(org, saml_idp, metadata_server):
+    from integrations.scheduler import scheduler_run_inline
+    from sso.saml.idp_metadata import SAML_METADATA_JOB
     from sso.tasks import saml_metadata_refresh_task
+
+    def refresh() -> int:  # the daily tick's task for this org's configuration, run here
+        return sum(r["changed"] for r in scheduler_run_inline(SAML_METADATA_JOB).values())
 
     old = saml_idp("http://www.okta.com/exkROLL", key="a")
     new = saml_idp("http://www.okta.com/exkROLL", key="b")
@@ -292,14 +297,15 @@ def test_daily_refresh_takes_a_rolled_over_certificate_and_keeps_what_works(org,
     config = SamlConfig.objects.get(org=org)
     assert certificates_parse(config.certificate)[0].subject.rfc4514_string() == "CN=Test IdP a"
     metadata_server.expect_oneshot_request("/metadata").respond_with_data("", status=503)
-    assert saml_metadata_refresh_task() == 0  # unreachable today: the certificate that works stays
+    assert saml_metadata_refresh_task()["queued"] == 1  # the tick: one task per configuration
+    assert refresh() == 0  # unreachable today: the certificate that works stays
     metadata_server.expect_oneshot_request("/metadata").respond_with_data(new.metadata_xml())
-    assert saml_metadata_refresh_task() == 1
+    assert refresh() == 1
     config.refresh_from_db()
     assert certificates_parse(config.certificate)[0].subject.rfc4514_string() == "CN=Test IdP b"
     assert AuditEvent.objects.filter(org=org, action="sso.saml_certificate_rolled_over").count() == 1
     other = saml_idp("https://evil.example/idp", key="c")
     metadata_server.expect_oneshot_request("/metadata").respond_with_data(other.metadata_xml())
-    assert saml_metadata_refresh_task() == 0  # another identity provider: not taken
+    assert refresh() == 0  # another identity provider: not taken
     config.refresh_from_db()
     assert config.idp_entity_id == "http://www.okta.com/exkROLL"

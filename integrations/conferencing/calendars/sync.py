@@ -138,23 +138,35 @@ SYNC_EVERY = timedelta(minutes=10)
 SYNC_STALE_AFTER = timedelta(minutes=30)
 
 
+CALENDAR_SYNC_JOB = "calendar_sync"
+
+
 def calendars_sync_due() -> int:
-    """Queue every calendar not synced for SYNC_EVERY; a sync stuck in
-    "syncing" longer than SYNC_STALE_AFTER (its worker died) is released."""
+    """The calendar sync's tick: one task per due calendar (integrations/scheduler.py)."""
+    from integrations.scheduler import scheduler_tick
+
+    return scheduler_tick(CALENDAR_SYNC_JOB)["queued"]
+
+
+def calendar_sync_due_units(now):
+    """Every calendar not synced for SYNC_EVERY; a sync stuck in "syncing" longer
+    than SYNC_STALE_AFTER (its worker died) is released."""
     from django.db.models import Q
 
-    now = timezone.now()
+    from integrations.scheduler import Unit
+
     Calendar.objects.filter(status=Calendar.Status.SYNCING, last_synced_at__lt=now - SYNC_STALE_AFTER).update(
         status=Calendar.Status.QUEUED
     )
-    due = list(
-        Calendar.objects.exclude(status=Calendar.Status.SYNCING)
-        .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=now - SYNC_EVERY))
-        .values_list("pk", flat=True)
-    )
-    for pk in due:
-        calendar_sync_queue(calendar=Calendar(pk=pk))
-    return len(due)
+    due = (Calendar.objects.exclude(status=Calendar.Status.SYNCING)
+           .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=now - SYNC_EVERY))
+           .values_list("pk", "org_id", "provider"))
+    return [Unit(key=f"calendar:{pk}", org_id=org_id, provider=provider) for pk, org_id, provider in due]
+
+
+def calendar_sync_unit_run(unit) -> dict:
+    calendar = Calendar.objects.filter(pk=int(unit.key.split(":")[1])).first()
+    return {"status": calendar_sync(calendar=calendar).status} if calendar else {"skipped": "calendar gone"}
 
 
 def calendar_sync_queue(*, calendar: Calendar) -> None:

@@ -548,7 +548,7 @@ def test_recording_rules_partial_lists_reasons(ada, enterprise):
 
 def test_due_calendars_are_queued(ada, django_capture_on_commit_callbacks, monkeypatch):
     queued = []
-    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *a, **kw: queued.append(a[0]))
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *a, **kw: queued.append(a[1]))
     fresh = Calendar.objects.create(org=ada.org, user=ada, provider="ics", status="ok", last_synced_at=timezone.now())
     old = Calendar.objects.create(
         org=ada.org, user=ada, provider="google", status="ok", last_synced_at=timezone.now() - timedelta(hours=1)
@@ -556,7 +556,8 @@ def test_due_calendars_are_queued(ada, django_capture_on_commit_callbacks, monke
     never = Calendar.objects.create(org=ada.org, user=ada, provider="microsoft", status="queued")
     with django_capture_on_commit_callbacks(execute=True):
         assert calendars.calendars_sync_due() == 2
-    assert sorted(queued) == sorted([old.pk, never.pk]) and fresh.pk not in queued
+    assert sorted(queued) == sorted([f"calendar:{old.pk}", f"calendar:{never.pk}"])
+    assert f"calendar:{fresh.pk}" not in queued
 
 
 def test_personal_calendar_partial_renders(rf, ada):

@@ -10,7 +10,6 @@ from django.utils import timezone
 from chorus.models import Engagement
 from integrations.conferencing import calendars
 from integrations.conferencing.models import Calendar
-from integrations.mail import tasks
 from integrations.mail.models import Mailbox
 from integrations.mail.sync import mailbox_sync, mailboxes_sync_due
 from integrations.mail.tests.conftest import ago, mailbox_for
@@ -109,19 +108,26 @@ def test_another_orgs_mailbox_never_writes_into_this_org(org, other_org, ada, gm
     assert all(p.org_id == org.id for p in mine.participants.all())
 
 
-def test_the_schedule_makes_mailboxes_releases_dead_claims_and_queues_due_ones(org, ada, monkeypatch):
+def test_the_schedule_makes_mailboxes_releases_dead_claims_and_queues_due_ones(org, ada, monkeypatch,
+                                                                              django_capture_on_commit_callbacks):
     queued = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda func, *a, **kw: queued.append((func, a)))
     google = Calendar.objects.create(org=org, user=ada, provider="google", secrets={})
     Calendar.objects.create(org=org, user=ada, provider="ics", secrets={"url": "https://x"})
     from django.db import transaction
-    with transaction.atomic():
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         assert mailboxes_sync_due() == 1
     mailbox = Mailbox.objects.get()
     assert mailbox.calendar == google and mailbox.org == org
+    assert queued == [("integrations.scheduler.scheduler_run_task", ("mailbox_sync", f"mailbox:{mailbox.pk}"))]
+    assert mailboxes_sync_due() == 0  # its task is queued already: not a second one
+    from integrations.models import JobLease
+
+    JobLease.objects.update(queued_until=None)  # the queued task ran
     # A claim whose worker died long ago is released and queued again; a fresh one is left alone.
     Mailbox.objects.update(status="syncing", last_synced_at=timezone.now() - timedelta(hours=1))
     assert mailboxes_sync_due() == 1
+    JobLease.objects.update(queued_until=None)
     Mailbox.objects.update(status="syncing", last_synced_at=timezone.now())
     assert mailboxes_sync_due() == 0
     Mailbox.objects.update(status="ok", last_synced_at=timezone.now() - timedelta(minutes=11))
@@ -133,7 +139,6 @@ def test_the_schedule_exists():
 
     (schedule,) = Schedule.objects.filter(func="integrations.mail.tasks.mailboxes_sync_due_task")
     assert schedule.minutes == 10 and schedule.schedule_type == "I"
-    assert tasks.mailbox_sync_task(0) is None
 
 
 def test_personal_settings_show_the_mailbox_and_the_reconnect_sentence(client, org, ada, other_org):
