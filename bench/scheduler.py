@@ -173,8 +173,8 @@ def run_scenario(scenario: str, orgs: int, workers: int, slow_seconds: float, db
                         with lock:
                             if not queue:
                                 break
-                            name, key = queue.pop(0)
-                        scheduler.scheduler_run_task(name, key)
+                            args = queue.pop(0)
+                        scheduler.scheduler_run_task(*args)
                     counted = len(q)
             finally:
                 run_queries.append(counted)

@@ -39,7 +39,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from integrations.models import JobLease
@@ -135,7 +135,7 @@ def scheduler_tick(name: str, *, now: datetime | None = None) -> dict[str, int]:
     mine = set(JobLease.objects.filter(job=name, key__in=picked, queue_token=token).values_list("key", flat=True))
     for key in picked:  # in fairness order
         if key in mine:
-            _enqueue(RUN_TASK, name, key, group=f"job-{name}")
+            _enqueue(RUN_TASK, name, key, units[key].org_id, units[key].provider, group=f"job-{name}")
     counts["queued"] = len(mine)
     return counts
 
@@ -143,44 +143,48 @@ def scheduler_tick(name: str, *, now: datetime | None = None) -> dict[str, int]:
 class _Heartbeat(threading.Thread):
     """Renews a held lease every third of its length while the run works."""
 
-    def __init__(self, lease_pk: int, token: str):
-        super().__init__(daemon=True, name=f"lease-{lease_pk}")
-        self.lease_pk, self.token, self.done = lease_pk, token, threading.Event()
+    def __init__(self, held: QuerySet):
+        super().__init__(daemon=True, name="lease-heartbeat")
+        self.held, self.done = held, threading.Event()
 
     def run(self) -> None:
         seconds = settings.SCHEDULER_LEASE_SECONDS
         try:
             while not self.done.wait(seconds / 3):
                 try:
-                    renewed = JobLease.objects.filter(pk=self.lease_pk, token=self.token).update(
-                        held_until=timezone.now() + timedelta(seconds=seconds))
+                    renewed = self.held.update(held_until=timezone.now() + timedelta(seconds=seconds))
                 except Exception:  # noqa: BLE001 (a busy database: the next beat tries again)
-                    log.warning("Could not renew lease %s", self.lease_pk, exc_info=True)
+                    log.warning("Could not renew a lease", exc_info=True)
                     continue
                 if not renewed:
-                    log.warning("Lease %s was taken over while its run still works", self.lease_pk)
+                    log.warning("A lease was taken over while its run still works")
                     return
         finally:
             connection.close()  # this thread's own database connection
 
 
-def lease_acquire(name: str, unit: Unit, *, now: datetime | None = None) -> tuple[int, str] | None:
-    """Take the unit's lease if nobody holds it: ``(lease id, token)``, else None."""
+def lease_acquire(name: str, unit: Unit, *, now: datetime | None = None) -> QuerySet | None:
+    """Take the unit's lease if nobody holds it: the lease as a queryset bound to this
+    holder's token (to renew and release it), else None."""
     now = now or timezone.now()
-    JobLease.objects.bulk_create([JobLease(job=name, key=unit.key, org_id=unit.org_id, provider=unit.provider)],
-                                 ignore_conflicts=True)
     token = uuid.uuid4().hex
-    taken = JobLease.objects.filter(Q(held_until__isnull=True) | Q(held_until__lte=now), job=name, key=unit.key).update(
-        token=token, held_until=now + timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS), queued_until=None,
-        queue_token="", last_started_at=now)
-    if not taken:
-        return None
-    return JobLease.objects.only("pk").get(job=name, key=unit.key).pk, token
+    lease = JobLease.objects.filter(job=name, key=unit.key)
+
+    def take() -> int:
+        return lease.filter(Q(held_until__isnull=True) | Q(held_until__lte=now)).update(
+            token=token, held_until=now + timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS), queued_until=None,
+            queue_token="", last_started_at=now)
+
+    taken = take()
+    if not taken and not lease.exists():  # not made by a tick ("Sync now", a test): make it
+        JobLease.objects.bulk_create([JobLease(job=name, key=unit.key, org_id=unit.org_id, provider=unit.provider)],
+                                     ignore_conflicts=True)
+        taken = take()
+    return lease.filter(token=token) if taken else None
 
 
-def lease_release(lease_pk: int, token: str, *, error: str = "") -> None:
-    JobLease.objects.filter(pk=lease_pk, token=token).update(
-        token="", held_until=None, last_finished_at=timezone.now(), last_error=error[:2000])
+def lease_release(held: QuerySet, *, error: str = "") -> None:
+    held.update(token="", held_until=None, last_finished_at=timezone.now(), last_error=error[:2000])
 
 
 def scheduler_run(name: str, unit: Unit) -> dict[str, Any]:
@@ -189,8 +193,7 @@ def scheduler_run(name: str, unit: Unit) -> dict[str, Any]:
     held = lease_acquire(name, unit)
     if held is None:
         return {"skipped": "running on another worker"}
-    lease_pk, token = held
-    beat = _Heartbeat(lease_pk, token)
+    beat = _Heartbeat(held)
     beat.start()
     error, result = "", {}
     try:
@@ -202,7 +205,7 @@ def scheduler_run(name: str, unit: Unit) -> dict[str, Any]:
     finally:
         beat.done.set()
         beat.join(timeout=5)
-        lease_release(lease_pk, token, error=error)
+        lease_release(held, error=error)
     if result.get("more") or _cap(name, unit.provider) is not None:
         _enqueue(TICK_TASK, name, group=f"tick-{name}")
     return result
@@ -215,9 +218,7 @@ def scheduler_tick_task(name: str) -> dict[str, int]:
     return scheduler_tick(name)
 
 
-def scheduler_run_task(name: str, key: str) -> dict[str, Any]:
-    lease = JobLease.objects.filter(job=name, key=key).values_list("org_id", "provider").first()
-    org_id, provider = lease if lease else (None, "")
+def scheduler_run_task(name: str, key: str, org_id: int | None = None, provider: str = "") -> dict[str, Any]:
     return scheduler_run(name, Unit(key=key, org_id=org_id, provider=provider))
 
 

@@ -317,4 +317,5 @@ def test_hourly_schedule_exists_and_queues_active_connections(org, monkeypatch, 
     Connection.objects.create(org=org, provider="salesforce", status=ConnectionStatus.OK)
     with django_capture_on_commit_callbacks(execute=True):
         assert services.dialer_imports_due() == 1
-    assert queued == [("integrations.scheduler.scheduler_run_task", ("dialer_import", f"connection:{outreach.pk}"))]
+    assert queued == [("integrations.scheduler.scheduler_run_task",
+                       ("dialer_import", f"connection:{outreach.pk}", org.pk, "outreach"))]

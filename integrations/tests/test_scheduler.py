@@ -62,7 +62,7 @@ def units(n, provider="salesforce", prefix="connection"):
 def test_a_tick_queues_one_task_per_due_unit_and_not_again_while_it_waits(job, queued):
     job(units(3))
     assert scheduler_tick("test-job") == {"due": 3, "queued": 3, "busy": 0, "capped": 0}
-    assert queued == [(scheduler.RUN_TASK, ("test-job", f"connection:{i}")) for i in range(3)]
+    assert queued == [(scheduler.RUN_TASK, ("test-job", f"connection:{i}", None, "salesforce")) for i in range(3)]
     # Another tick (the next minute, or a second scheduler) finds them queued: no second copy.
     assert scheduler_tick("test-job")["queued"] == 0
     # A queued task that was lost (the broker was flushed) is queued again once its mark passes.
@@ -252,9 +252,9 @@ def test_a_slow_org_does_not_hold_up_the_others(monkeypatch):
                 with lock:
                     if not tasks:
                         return
-                    name, key = tasks.pop(0)
-                scheduler.scheduler_run_task(name, key)
-                finished[key] = time.monotonic()
+                    args = tasks.pop(0)
+                scheduler.scheduler_run_task(*args)
+                finished[args[1]] = time.monotonic()
         finally:
             close_old_connections()
 

@@ -119,7 +119,8 @@ def test_the_schedule_makes_mailboxes_releases_dead_claims_and_queues_due_ones(o
         assert mailboxes_sync_due() == 1
     mailbox = Mailbox.objects.get()
     assert mailbox.calendar == google and mailbox.org == org
-    assert queued == [("integrations.scheduler.scheduler_run_task", ("mailbox_sync", f"mailbox:{mailbox.pk}"))]
+    assert queued == [("integrations.scheduler.scheduler_run_task",
+                       ("mailbox_sync", f"mailbox:{mailbox.pk}", org.pk, "google"))]
     assert mailboxes_sync_due() == 0  # its task is queued already: not a second one
     from integrations.models import JobLease
 
