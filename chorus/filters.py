@@ -15,7 +15,11 @@ class RecordingFilter(django_filters.FilterSet):
 
     def __init__(self, *args, org, **kwargs):
         super().__init__(*args, **kwargs)
-        self.filters["owner"].queryset = User.objects.for_org(org).order_by("first_name", "last_name")
+        # The people who own recordings (not every user: an org of thousands would list
+        # them all on every Recordings and Analytics page; the rest match nothing).
+        owners = Engagement.objects.for_org(org).values("owner_id")
+        self.filters["owner"].queryset = User.objects.for_org(org).filter(pk__in=owners).order_by(
+            "first_name", "last_name")
 
     def search(self, queryset, name, value):
         value = value.strip()

@@ -129,6 +129,26 @@ def test_recordings_filters(admin_client, org):
     assert admin_client.get("/recordings/", {"kind": "bogus"}).status_code == 200
 
 
+def test_the_owner_filter_lists_the_people_who_own_recordings_and_the_page_costs_the_same(
+        admin_client, org, other_org, django_assert_max_num_queries):
+    from testutils.factories import UserFactory
+
+    seller = UserFactory(org=org, first_name="Sally", last_name="Seller")
+    UserFactory(org=org, first_name="Lenny", last_name="Listener")  # owns nothing
+    theirs = UserFactory(org=other_org, first_name="Olga", last_name="Other")
+    EngagementFactory(org=other_org, owner=theirs)
+    for _ in range(3):
+        EngagementFactory(org=org, owner=seller)
+    with django_assert_max_num_queries(15):
+        body = admin_client.get("/recordings/").content.decode()
+    assert "Sally Seller" in body and "Lenny Listener" not in body and "Olga Other" not in body
+    assert admin_client.get("/recordings/", {"owner": seller.pk}).status_code == 200
+    for _ in range(20):
+        EngagementFactory(org=org, owner=UserFactory(org=org))
+    with django_assert_max_num_queries(15):
+        admin_client.get("/recordings/")
+
+
 def test_recording_detail_shows_the_conversation(admin_client, org):
     e = EngagementFactory(org=org, title="", next_steps=["* send the invite"])
     ParticipantFactory(engagement=e, name="Michael Scott", title="Regional Manager")

@@ -67,7 +67,6 @@ class RecordingListView(OrgMemberMixin, TemplateView):
         qs = (
             (filterset.qs if filterset.is_bound else base)
             .select_related("owner", "account_match__account", "account_match__opportunity")
-            .annotate(participant_count=Count("participants", distinct=True))
             .order_by("-started_at", "-id")
             .prefetch_related(
                 Prefetch("participants", queryset=Participant.objects.filter(is_internal=False), to_attr="externals"),
