@@ -235,7 +235,7 @@ OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
 # and per-provider caps on queued-or-running units per job ("salesforce=8,hubspot=4";
 # "outbox:slack=2" caps one job only; unset = no cap).
 SCHEDULER_LEASE_SECONDS = env.int("SCHEDULER_LEASE_SECONDS", default=90)
-SCHEDULER_QUEUED_SECONDS = env.int("SCHEDULER_QUEUED_SECONDS", default=900)
+SCHEDULER_QUEUED_SECONDS = env.int("SCHEDULER_QUEUED_SECONDS", default=300)
 SCHEDULER_PROVIDER_CAPS = {k.strip(): int(v) for k, _, v in (
     item.partition("=") for item in env("SCHEDULER_PROVIDER_CAPS", default="").split(",") if item.strip())}
 

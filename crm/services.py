@@ -316,19 +316,20 @@ def crm_sync_due() -> int:
 
 
 def crm_sync_due_units(now):
-    """Every connected CRM that can sync: not one waiting for the admin to
-    reconnect, not one already running."""
+    """Every connected CRM that can sync (not one waiting for the admin to reconnect;
+    one running is skipped by the tick, which sees its lease)."""
     from integrations.scheduler import Unit
 
-    rows = (Connection.objects.filter(provider__in=crm_keys()).exclude(status__in=[S.DISCONNECTED, S.SYNCING])
+    rows = (Connection.objects.filter(provider__in=crm_keys()).exclude(status=S.DISCONNECTED)
             .values_list("pk", "org_id", "provider", "config"))
     return [Unit(key=f"connection:{pk}", org_id=org_id, provider=provider)
             for pk, org_id, provider, config in rows if not (config or {}).get("needs_reconnect")]
 
 
 def crm_sync_unit_run(unit) -> dict[str, Any]:
-    connection = Connection.objects.select_related("org").filter(
-        pk=int(unit.key.split(":")[1]), provider__in=crm_keys()).first()
+    from integrations.scheduler import connection_of
+
+    connection = connection_of(unit, crm_keys())
     return crm_sync(connection=connection) if connection else {"skipped": "connection gone"}
 
 

@@ -2,15 +2,18 @@
 
 from crm import services
 from crm.providers import crm_keys
-from integrations.models import Connection
+from integrations.models import Connection, ConnectionStatus
+from integrations.scheduler import connection_unit, scheduler_run
 
 
 def crm_sync_task(connection_id: int) -> dict:
-    connection = Connection.objects.select_related("org").filter(
-        pk=connection_id, provider__in=crm_keys()).first()
+    """"Sync now" and the first sync: under the connection's lease, like the schedule's runs."""
+    connection = Connection.objects.filter(pk=connection_id, provider__in=crm_keys()).first()
     if connection is None:
         return {"skipped": "connection gone"}
-    return services.crm_sync(connection=connection)
+    if connection.status == ConnectionStatus.DISCONNECTED:
+        return {"skipped": "already syncing or disconnected"}
+    return scheduler_run(services.CRM_SYNC_JOB, connection_unit(connection))
 
 
 def crm_sync_due_task() -> int:

@@ -37,7 +37,7 @@ from dialers.compliance import (
     dialer_calls_compliance_gate,
     notification_rules,
 )
-from dialers.import_run import STALE_AFTER, crm_connection_for, dialer_calls_import, dialer_import_run
+from dialers.import_run import crm_connection_for, dialer_calls_import, dialer_import_run
 from dialers.media import MEDIA_MAX_ATTEMPTS
 from dialers.models import DialerCall, MediaStatus
 from integrations.models import Connection, ConnectionStatus
@@ -232,20 +232,20 @@ def dialer_imports_due() -> int:
 
 
 def dialer_import_due_units(now):
-    """Every active dialer connection (a running one is left alone; a dead worker's
-    claim is taken over after ``STALE_AFTER``)."""
+    """Every active dialer connection (one running is skipped by the tick, which sees
+    its lease)."""
     from integrations.scheduler import Unit
 
     rows = (Connection.objects.filter(provider__in=list(CATALOGUE)).exclude(status=S.DISCONNECTED)
-            .exclude(status=S.SYNCING, updated_at__gt=now - STALE_AFTER)
             .values_list("pk", "org_id", "provider", "config"))
     return [Unit(key=f"connection:{pk}", org_id=org_id, provider=provider)
             for pk, org_id, provider, config in rows if (config or {}).get("activated", True)]
 
 
 def dialer_import_unit_run(unit) -> dict[str, Any]:
-    connection = Connection.objects.select_related("org").filter(
-        pk=int(unit.key.split(":")[1]), provider__in=list(CATALOGUE)).first()
+    from integrations.scheduler import connection_of
+
+    connection = connection_of(unit, CATALOGUE)
     return dialer_import_run(connection=connection) if connection else {"skipped": "connection gone"}
 
 

@@ -2,15 +2,16 @@
 
 from dialers import services
 from dialers.catalogue import CATALOGUE
-from dialers.import_run import dialer_import_run
 from integrations.models import Connection
+from integrations.scheduler import connection_unit, scheduler_run
 
 
 def dialer_import_task(connection_id: int) -> dict:
-    connection = Connection.objects.select_related("org").filter(pk=connection_id, provider__in=list(CATALOGUE)).first()
+    """"Import now" and the first import: under the connection's lease, like the schedule's runs."""
+    connection = Connection.objects.filter(pk=connection_id, provider__in=list(CATALOGUE)).first()
     if connection is None:
         return {"skipped": "connection gone"}
-    return dialer_import_run(connection=connection)
+    return scheduler_run(services.DIALER_IMPORT_JOB, connection_unit(connection))
 
 
 def dialer_imports_due_task() -> int:

@@ -42,7 +42,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from integrations.models import JobLease
+from integrations.models import Connection, ConnectionStatus, JobLease
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,22 @@ def scheduler_run(name: str, unit: Unit) -> dict[str, Any]:
     if result.get("more") or _cap(name, unit.provider) is not None:
         _enqueue(TICK_TASK, name, group=f"tick-{name}")
     return result
+
+
+# --- Jobs whose unit is a connection (CRM sync, dialer import) ---------------------------------
+
+
+def connection_unit(connection: Connection) -> Unit:
+    return Unit(key=f"connection:{connection.pk}", org_id=connection.org_id, provider=connection.provider)
+
+
+def connection_of(unit: Unit, providers) -> Connection | None:
+    """The unit's connection, for a run that holds the unit's lease. Every run of the
+    job holds it, so a status still "syncing" is the leftover of a killed worker: it is
+    released now (the run claims it again), not hours later."""
+    pk = int(unit.key.split(":")[1])
+    Connection.objects.filter(pk=pk, status=ConnectionStatus.SYNCING).update(status=ConnectionStatus.QUEUED)
+    return Connection.objects.select_related("org").filter(pk=pk, provider__in=list(providers)).first()
 
 
 # --- django-q2 tasks (the schedules run the ticks) ----------------------------------------------
