@@ -18,7 +18,11 @@ the machine warmed up alike, and each starts after ``sync``.
 Prints one JSON line per scenario:
     {"bench": "dialer_import", "calls": 10000, "calls_per_s": …, "queries_per_1000": …,
      "peak_mem_mb": …, "second_run_s": …, "second_run_imported": 0,
-     "import_s": …, "download_s": …, "import_over_download": …, …}
+     "import_s": …, "download_s": …, "import_over_download": …, …,
+     "import_cpu_s": …, "download_cpu_s": …, "import_over_download_cpu": …}
+
+(the ``_cpu`` figures: CPU seconds of the bench process, all threads, during each
+timed part; steadier than wall time on a machine shared with other work).
 
     .venv/bin/python bench/dialer_import.py                     # 10,000 calls, SQLite
     .venv/bin/python bench/dialer_import.py --calls 1000 --calls 5000 --users 500 --media-bytes 4000000
@@ -129,9 +133,10 @@ def serve_media(media_bytes: int) -> None:
     server.serve_forever()
 
 
-def download_all(urls: list[str], *, workers: int, dest: Path) -> float:
+def download_all(urls: list[str], *, workers: int, dest: Path) -> tuple[float, float]:
     """Plain concurrent download of ``urls`` (a requests Session per thread, each
-    body streamed to a temp file): what the import's media step costs at the least."""
+    body streamed to a temp file): what the import's media step costs at the least.
+    Its wall-clock seconds and this process' CPU seconds (user + system, all threads)."""
     import requests
 
     local = threading.local()
@@ -150,13 +155,13 @@ def download_all(urls: list[str], *, workers: int, dest: Path) -> float:
                     size += len(chunk)
             return size
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download") as pool:
         sizes = list(pool.map(fetch, urls))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if len(sizes) != len(urls) or not all(sizes):
         raise SystemExit("the plain download lost a file")
-    return elapsed
+    return elapsed, cpu
 
 
 class _Postgres:
@@ -296,9 +301,9 @@ def _scenario(calls: int, users: int, media_bytes: int, workdir: Path, ca, media
     shutil.rmtree(workdir / "download", ignore_errors=True)
     os.sync()  # both timed parts start with nothing waiting to be written back (they write N files each)
     with db.execute_wrapper(count):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         first = services.dialer_import_run(connection=outreach, now=NOW)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     queries = sum(statements.values())
     imported = Engagement.objects.filter(org=org).count()
     if first.get("imported") != calls or imported != calls or first.get("media_stored") != calls:
@@ -318,7 +323,7 @@ def _scenario(calls: int, users: int, media_bytes: int, workdir: Path, ca, media
 
     shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)  # one set of N files on disk at a time
     os.sync()
-    download_s = download_all(urls, workers=workers, dest=workdir / "download")
+    download_s, download_cpu = download_all(urls, workers=workers, dest=workdir / "download")
     shutil.rmtree(workdir / "download", ignore_errors=True)
     sf_server.shutdown()
     return {
@@ -330,6 +335,9 @@ def _scenario(calls: int, users: int, media_bytes: int, workdir: Path, ca, media
         "import_s": round(elapsed, 2), "download_s": round(download_s, 2),
         "import_over_download": round(elapsed / download_s, 2), "concurrency": workers,
         "database": db.vendor, "engine": engine, "queries": queries,
+        # CPU seconds of this process (all threads): less at the mercy of a shared machine than wall time.
+        "import_cpu_s": round(cpu, 2), "download_cpu_s": round(download_cpu, 2),
+        "import_over_download_cpu": round(cpu / download_cpu, 2),
     }
 
 

@@ -4,7 +4,8 @@ or hourly window, page by page, then the recording retries.
 Idempotency rests on two unique constraints: ``DialerCall(org, dialer,
 external_id)`` and ``Engagement(org, source, external_id)``. A page of calls is
 written in one transaction (engagements, participants, ledger rows); recordings are
-downloaded after it commits and their state lives on the ledger row; a call whose
+downloaded after it commits (while the next page is read and written) and their
+state lives on the ledger row; a call whose
 recording is settled goes to processing (``integrations.processing``), which
 announces it ready (account matching, CRM Objects Creation) once transcribed and
 analysed, so a killed worker, a 404 or a timeout leaves a
@@ -31,7 +32,7 @@ from django.utils import timezone
 from chorus.models import Engagement, LicenseType, Organization, Participant, User
 from dialers.catalogue import CATALOGUE, Dialer, dialer_get
 from dialers.importers import CallRecord, Importer, importer_for
-from dialers.media import MEDIA_MAX_ATTEMPTS, dialer_recordings_fetch
+from dialers.media import MEDIA_MAX_ATTEMPTS, MediaDownloads
 from dialers.models import DialerCall, MediaStatus
 from integrations.models import Connection, ConnectionStatus
 from integrations.processing.services import processing_queue
@@ -174,18 +175,32 @@ def _write_page(*, connection: Connection, dialer: Dialer, rows: list[tuple[Call
         return calls
 
 
-def _download_all(calls: list[DialerCall], importer: Importer, result: ImportResult) -> None:
-    """Fetch the recordings, then hand each call whose recording is settled (stored,
-    or refused for good) to processing: transcript, trackers, the notification verdict,
-    then ready. A call whose download will be tried again waits for its recording."""
-    def queue_settled(fetched: list[DialerCall]) -> None:  # in the transaction that saves the outcomes
-        settled = [c.engagement for c in fetched
-                   if c.engagement_id and c.media_status in (MediaStatus.STORED, MediaStatus.REJECTED)]
-        if settled:
-            processing_queue(org=settled[0].org, engagements=settled)
+def _queue_settled(fetched: list[DialerCall]) -> None:
+    """Hand each call whose recording is settled (stored, or refused for good) to
+    processing: transcript, trackers, the notification verdict, then ready. A call
+    whose download will be tried again waits for its recording. In the transaction
+    that saves the outcomes."""
+    settled = [c.engagement for c in fetched
+               if c.engagement_id and c.media_status in (MediaStatus.STORED, MediaStatus.REJECTED)]
+    if settled:
+        processing_queue(org=settled[0].org, engagements=settled)
 
-    dialer_recordings_fetch(calls, importer, then=queue_settled)
-    result.count_media(calls)
+
+def _downloads_start(downloads: MediaDownloads, calls: list[DialerCall]):
+    """Begin fetching the recordings of a page whose rows are committed."""
+    return downloads.start(calls)
+
+
+def _downloads_finish(downloads: MediaDownloads, batch, result: ImportResult) -> None:
+    """Wait for a page's recordings, save their outcomes and queue the settled calls."""
+    downloads.finish(batch, then=_queue_settled)
+    result.count_media(batch.calls)
+
+
+def _download_all(calls: list[DialerCall], importer: Importer, result: ImportResult) -> None:
+    """Fetch the recordings, then hand each call whose recording is settled to processing."""
+    with MediaDownloads(importer) as downloads:
+        _downloads_finish(downloads, _downloads_start(downloads, calls), result)
 
 
 def dialer_calls_import(*, connection: Connection, since: datetime, until: datetime,
@@ -201,33 +216,55 @@ def dialer_calls_import(*, connection: Connection, since: datetime, until: datet
         importer = importer_for(connection=connection, dialer=dialer, crm_connection=crm_connection_for(org=org))
     users = users if users is not None else _users_by_email(org)
     result = ImportResult()
-    for page in importer.pages(since=since, until=until):
-        page_result = ImportResult(found=len(page))
-        unique = {r.external_id: r for r in page if r.external_id}
-        existing = set(DialerCall.objects.for_org(org).filter(dialer=dialer.key, external_id__in=list(unique))
-                       .values_list("external_id", flat=True)) if unique else set()
-        page_result.already_imported = len(existing)
-        rows: list[tuple[CallRecord, User]] = []
-        for record in unique.values():
-            if record.external_id in existing:
-                continue
-            owner = users.get(record.owner_email.lower()) if record.owner_email else None
-            if owner is None:
-                page_result.skipped_unknown_owner += 1
-            elif owner.license_type != LicenseType.RECORDER:
-                page_result.skipped_unlicensed += 1
-            elif not record.media_source:
-                page_result.skipped_no_recording += 1
-            else:
-                rows.append((record, owner))
-        calls = _write_page(connection=connection, dialer=dialer, rows=rows) if rows else []
-        page_result.imported = len(calls)
-        if calls:
-            _download_all(calls, importer, page_result)
-        result.add(page_result)
-        if on_page:
-            on_page(result)
+    # Page N's recordings download while page N+1 is read and written: a page's
+    # batch is finished (its outcomes saved) once the next page's rows are committed
+    # and its batch started, so the pool is never idle between pages.
+    with MediaDownloads(importer) as downloads:
+        pending: list = []  # started batches, oldest first: at most two
+        try:
+            for page in importer.pages(since=since, until=until):
+                page_result = ImportResult(found=len(page))
+                calls = _page_write(connection=connection, dialer=dialer, org=org, users=users, page=page,
+                                    result=page_result)
+                if calls:
+                    pending.append(_downloads_start(downloads, calls))
+                while len(pending) > 1:
+                    _downloads_finish(downloads, pending.pop(0), result)
+                result.add(page_result)  # its recordings are counted once finished
+                if on_page:
+                    on_page(result)
+        except Exception:
+            while pending:  # the pages read before the failure keep their recordings
+                _downloads_finish(downloads, pending.pop(0), result)
+            raise
+        while pending:
+            _downloads_finish(downloads, pending.pop(0), result)
     return result
+
+
+def _page_write(*, connection: Connection, dialer: Dialer, org: Organization, users: dict[str, User],
+                page: list[CallRecord], result: ImportResult) -> list[DialerCall]:
+    """One page's new calls written (in one transaction) and counted on ``result``."""
+    unique = {r.external_id: r for r in page if r.external_id}
+    existing = set(DialerCall.objects.for_org(org).filter(dialer=dialer.key, external_id__in=list(unique))
+                   .values_list("external_id", flat=True)) if unique else set()
+    result.already_imported = len(existing)
+    rows: list[tuple[CallRecord, User]] = []
+    for record in unique.values():
+        if record.external_id in existing:
+            continue
+        owner = users.get(record.owner_email.lower()) if record.owner_email else None
+        if owner is None:
+            result.skipped_unknown_owner += 1
+        elif owner.license_type != LicenseType.RECORDER:
+            result.skipped_unlicensed += 1
+        elif not record.media_source:
+            result.skipped_no_recording += 1
+        else:
+            rows.append((record, owner))
+    calls = _write_page(connection=connection, dialer=dialer, rows=rows) if rows else []
+    result.imported = len(calls)
+    return calls
 
 
 def dialer_media_retry(*, connection: Connection, importer: Importer, result: ImportResult,

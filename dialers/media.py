@@ -1,6 +1,10 @@
 """Recordings of imported dialer calls: fetched a few at a time after the page's
-transaction commits, streamed through a spooled temp file into the org's Custom
-Media Bucket (or Chorus' storage), their outcome kept on the ledger row.
+transaction commits (by a pool that goes on while the import reads and writes the
+next page: :class:`MediaDownloads`), streamed through a spooled temp file into the org's Custom
+Media Bucket (or Chorus' storage), their outcome kept on the ledger row. Into
+local storage (``FileSystemStorage``) a recording is streamed to a named temp file
+on the same filesystem instead, which the storage then renames into place (Django's
+own path for uploads on disk): its bytes are written once.
 
 Its own module because downloading is network- and storage-bound work with its
 own failure rules: a busy server (429/5xx, a timeout) is tried again within the run,
@@ -14,16 +18,20 @@ redirect loop) are settled at once with their reason.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.storage import FileSystemStorage
 from django.db import connections, router, transaction
 from django.db.models import Case, Value, When
 from django.db.models.functions import Cast
@@ -33,6 +41,7 @@ from dialers.importers import Importer, MediaError
 from dialers.importers.base import Stored, max_media_bytes
 from dialers.importers.containers import EXTENSIONS as CONTAINER_EXTENSIONS
 from dialers.models import DialerCall, MediaStatus
+from integrations.models import Connection
 from integrations.storage.models import RecordingFile
 from integrations.storage.services import bucket_active, storage_for
 
@@ -100,20 +109,75 @@ def _settle_failure(call: DialerCall, exc: MediaError) -> None:
             call.media_retry_at = timezone.now() + timedelta(seconds=exc.retry_after)
 
 
-def _download(call: DialerCall, importer: Importer, max_bytes: int, storage, budget: WaitBudget) -> Stored | None:
+class _OnDisk(File):
+    """A download in a named temp file: ``FileSystemStorage`` moves it into place
+    (a rename) instead of copying it, as it does Django's ``TemporaryUploadedFile``."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
+
+
+def _device(path: str) -> int | None:
+    """The filesystem of ``path``, or of its nearest existing parent (the storage's
+    root may not exist before its first file)."""
+    path = os.path.abspath(path)
+    while True:
+        try:
+            return os.stat(path).st_dev
+        except FileNotFoundError:
+            parent = os.path.dirname(path)
+            if parent == path:
+                return None
+            path = parent
+        except OSError:
+            return None
+
+
+def _rename_dir(storage) -> str | None:
+    """Where downloads into ``storage`` are written so that saving them is a rename:
+    the upload temp directory (``FILE_UPLOAD_TEMP_DIR``, else the system's) when
+    ``storage`` is a ``FileSystemStorage`` on the same filesystem. None otherwise
+    (a bucket, or another filesystem): a spooled temp file, copied by the storage."""
+    if not isinstance(storage, FileSystemStorage):
+        return None
+    directory = settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir()
+    device = _device(directory)
+    return directory if device is not None and device == _device(storage.location) else None
+
+
+@contextmanager
+def _spool(rename_dir: str | None) -> Iterator:
+    """The temp file a download is streamed into (at most ``SPOOL_BYTES`` in memory
+    when spooled; a named file in ``rename_dir`` otherwise, removed unless moved)."""
+    if rename_dir is None:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as tmp:
+            yield tmp
+        return
+    tmp = tempfile.NamedTemporaryFile(dir=rename_dir, prefix="dialer-", suffix=".part", delete=False)  # noqa: SIM115
+    try:
+        yield tmp
+    finally:
+        tmp.close()
+        with suppress(FileNotFoundError):  # moved into storage
+            os.unlink(tmp.name)
+
+
+def _download(call: DialerCall, importer: Importer, max_bytes: int, storage, budget: WaitBudget,
+              rename_dir: str | None = None) -> Stored | None:
     """Fetch one recording into media storage and record the outcome on ``call``
     (saved by the caller in bulk); the stored file's description, or None. Streamed
-    through a spooled temp file: at most ``SPOOL_BYTES`` in memory, never more than
-    ``max_bytes`` on disk."""
+    through a temp file (spooled: at most ``SPOOL_BYTES`` in memory; or, given
+    ``rename_dir``, a named one there that the storage moves into place), never more
+    than ``max_bytes`` on disk."""
     call.media_attempts += 1
     try:
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as tmp:
+        with _spool(rename_dir) as tmp:
             stored = _fetch(call, importer, tmp, max_bytes, budget)
             tmp.seek(0)
             name = _media_name(call, stored)
             if storage.exists(name):
                 storage.delete(name)
-            call.media_name = storage.save(name, File(tmp, name=name))
+            call.media_name = storage.save(name, (_OnDisk if rename_dir else File)(tmp, name=name))
     except MediaError as exc:
         _settle_failure(call, exc)
         return None
@@ -157,37 +221,92 @@ def _outcomes_save(calls: list[DialerCall]) -> None:
         DialerCall.objects.filter(pk__in=[c.pk for c in batch]).update(**updates)
 
 
+@dataclass
+class _Batch:
+    """One batch of recordings being fetched: its calls, where they are stored, and
+    each call's outcome (a future when the pool fetches it, else fetched at ``finish``)."""
+
+    calls: list[DialerCall]
+    bucket: Connection | None
+    storage: object
+    rename_dir: str | None
+    budget: WaitBudget
+    max_bytes: int
+    futures: list[Future] | None = None
+
+
+class MediaDownloads:
+    """The download pool of a run's pages: a batch is started as soon as its page's
+    transaction commits and finished (waited for, its outcomes saved) later, so that
+    the next page is read and written while this one's recordings download; the
+    pool never idles between pages. The threads touch no database, only the
+    importer and media storage; every database statement is the caller's, in
+    ``start`` and ``finish``. Families whose client is not safe to share say so with
+    ``concurrent_media = False``: their batches are fetched one call at a time, in
+    ``finish``."""
+
+    def __init__(self, importer: Importer):
+        self.importer = importer
+        workers = int(settings.DIALER_MEDIA_CONCURRENCY)
+        concurrent = workers > 1 and getattr(importer, "concurrent_media", True)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dialer-media") if concurrent else None
+
+    def __enter__(self) -> MediaDownloads:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)  # a started download ends; a queued one is not begun
+
+    def start(self, calls: list[DialerCall]) -> _Batch:
+        """Begin fetching the recordings of ``calls`` (their rows committed)."""
+        # The org's Custom Media Bucket when it has one (seed: recordings are stored
+        # there from then on), else Chorus' storage; resolved once per batch, here.
+        bucket = bucket_active(org=calls[0].org) if calls else None
+        storage = storage_for(bucket=bucket)
+        batch = _Batch(calls=calls, bucket=bucket, storage=storage, rename_dir=_rename_dir(storage),
+                       budget=WaitBudget(WAIT_BUDGET), max_bytes=max_media_bytes())
+        if self.pool is not None and len(calls) > 1:
+            batch.futures = [self.pool.submit(self._fetch_one, batch, call) for call in calls]
+        return batch
+
+    def _fetch_one(self, batch: _Batch, call: DialerCall) -> Stored | None:
+        return _download(call, self.importer, batch.max_bytes, batch.storage, batch.budget, batch.rename_dir)
+
+    def finish(self, batch: _Batch, *, then: Callable[[list[DialerCall]], None] | None = None) -> None:
+        """Wait for the batch's recordings and save each outcome on its ledger row (and
+        a RecordingFile row, with its SHA-256, for each one stored), in bulk."""
+        calls = batch.calls
+        if not calls:
+            return
+        if batch.futures is not None:
+            outcomes = [future.result() for future in batch.futures]
+        else:
+            outcomes = [self._fetch_one(batch, call) for call in calls]
+        # The outcomes and what follows from them (``then``: the import hands settled calls
+        # to processing) are saved together: a worker killed in between leaves the calls
+        # "pending", downloaded again by the next run, never settled and forgotten.
+        with transaction.atomic():
+            _outcomes_save(calls)
+            RecordingFile.objects.bulk_create([
+                RecordingFile(org_id=c.org_id, engagement_id=c.engagement_id, bucket=batch.bucket, name=c.media_name,
+                              content_type=c.media_content_type, size=c.media_size or 0, sha256=stored.sha256,
+                              file_type=stored.file_type)
+                for c, stored in zip(calls, outcomes, strict=True) if stored is not None and c.engagement_id
+            ])
+            if then is not None:
+                then(calls)
+
+
 def dialer_recordings_fetch(calls: list[DialerCall], importer: Importer, *,
                             then: Callable[[list[DialerCall]], None] | None = None) -> None:
     """Fetch the recordings of ``calls`` and save each outcome on its ledger row
-    (and a RecordingFile row, with its SHA-256, for each one stored). A few at a
-    time: the work is network-bound and the threads touch no database, only the
-    importer and media storage; outcomes are saved in bulk afterwards. Families whose
-    client is not safe to share say so with ``concurrent_media = False``."""
+    (and a RecordingFile row, with its SHA-256, for each one stored): one batch of
+    :class:`MediaDownloads`, started and finished at once."""
     if not calls:
         return
-    max_bytes = max_media_bytes()
-    # The org's Custom Media Bucket when it has one (seed: recordings are stored
-    # there from then on), else Chorus' storage; resolved once, here.
-    bucket = bucket_active(org=calls[0].org)
-    storage = storage_for(bucket=bucket)
-    budget = WaitBudget(WAIT_BUDGET)
-    workers = int(settings.DIALER_MEDIA_CONCURRENCY)
-    if workers > 1 and len(calls) > 1 and getattr(importer, "concurrent_media", True):
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dialer-media") as pool:
-            outcomes = list(pool.map(lambda c: _download(c, importer, max_bytes, storage, budget), calls))
-    else:
-        outcomes = [_download(call, importer, max_bytes, storage, budget) for call in calls]
-    # The outcomes and what follows from them (``then``: the import hands settled calls
-    # to processing) are saved together: a worker killed in between leaves the calls
-    # "pending", downloaded again by the next run, never settled and forgotten.
-    with transaction.atomic():
-        _outcomes_save(calls)
-        RecordingFile.objects.bulk_create([
-            RecordingFile(org_id=c.org_id, engagement_id=c.engagement_id, bucket=bucket, name=c.media_name,
-                          content_type=c.media_content_type, size=c.media_size or 0, sha256=stored.sha256,
-                          file_type=stored.file_type)
-            for c, stored in zip(calls, outcomes, strict=True) if stored is not None and c.engagement_id
-        ])
-        if then is not None:
-            then(calls)
+    with MediaDownloads(importer) as downloads:
+        downloads.finish(downloads.start(calls), then=then)
