@@ -116,8 +116,9 @@ def run_scenario(scenario: str, orgs: int, workers: int, slow_seconds: float, db
     Organization.objects.bulk_create([Organization(name=f"Org {i}", slug=f"org-{i}") for i in range(orgs)],
                                      batch_size=1000)
     ids = list(Organization.objects.order_by("pk").values_list("pk", flat=True))
-    # The slow org is the first each design reaches: the oldest due delivery is first in
-    # the fan-out's queue; the old loop sends the claimed rows newest first.
+    # The slow org is the first each design reaches: its delivery is the oldest due (the
+    # first claimed, the first in the fan-out's queue), and the old loop sends the rows of
+    # a claim newest first (the highest id).
     slow_org = {"fanout": ids[0], "fanout_no_slow": -1, "single_loop": ids[-1]}[scenario]
     server = _Server(("127.0.0.1", 0), _handler(slow_org, slow_seconds))
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -144,7 +145,8 @@ def run_scenario(scenario: str, orgs: int, workers: int, slow_seconds: float, db
 
     from django.utils import timezone
 
-    Delivery.objects.filter(org_id=ids[0]).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
+    Delivery.objects.filter(org_id=ids[-1] if scenario == "single_loop" else ids[0]).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=5))
 
     queue: list[tuple] = []
     lock = threading.Lock()
