@@ -57,7 +57,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
+
+from _throwaway_db import ThrowawayPostgres  # bench/ is on sys.path when a bench runs
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -164,34 +166,6 @@ def download_all(urls: list[str], *, workers: int, dest: Path) -> tuple[float, f
     return elapsed, cpu
 
 
-class _Postgres:
-    """A fresh ``bench_dialer_<pid>`` database on the server of ``url``, dropped afterwards."""
-
-    def __init__(self, url: str):
-        self.admin_url = url
-        self.name = f"bench_dialer_{os.getpid()}"
-        parts = urlsplit(url)
-        self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
-
-    def _run(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql)
-
-    def create(self) -> str:
-        assert re.fullmatch(r"bench_[a-z0-9_]+", self.name)
-        self._run(f'DROP DATABASE IF EXISTS "{self.name}"')
-        self._run(f'CREATE DATABASE "{self.name}"')
-        return self.url
-
-    def drop(self) -> None:
-        from django.db import connections
-
-        connections.close_all()
-        self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-
 def _statement(sql: str) -> str:
     """``INSERT INTO "chorus_engagement" (…`` → ``INSERT chorus_engagement``."""
     words = sql.replace('"', "").split()
@@ -216,7 +190,8 @@ def run_scenario(calls: int, users: int, media_bytes: int, workdir: Path, *, dat
     ca = trustme.CA()
     ca_file = workdir / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    postgres = _Postgres(database_url) if database_url and database_url.startswith(("postgres", "pgsql")) else None
+    postgres = (ThrowawayPostgres(database_url, "dialer")
+                if database_url and database_url.startswith(("postgres", "pgsql")) else None)
     db_url = postgres.create() if postgres else (database_url or f"sqlite:///{workdir / 'bench.sqlite3'}")
     os.environ.update({
         "DJANGO_SETTINGS_MODULE": "chorus.settings", "DATABASE_URL": db_url,
@@ -233,6 +208,9 @@ def run_scenario(calls: int, users: int, media_bytes: int, workdir: Path, *, dat
         media_proc.kill()
         media_proc.wait()
         if postgres:
+            from django.db import connections
+
+            connections.close_all()
             postgres.drop()
 
 

@@ -79,7 +79,9 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode
+
+from _throwaway_db import ThrowawayPostgres  # bench/ is on sys.path when a bench runs
 
 ROOT = Path(__file__).resolve().parent.parent
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -123,32 +125,6 @@ def free_port() -> int:
 
 
 # --- The database -------------------------------------------------------------------------------
-
-
-class _Postgres:
-    """A fresh ``bench_load_<pid>`` database on the server of ``url``, dropped afterwards."""
-
-    def __init__(self, url: str):
-        self.admin_url = url
-        self.name = f"bench_load_{os.getpid()}"
-        parts = urlsplit(url)
-        self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
-
-    def _run(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url.replace("postgresql://", "postgres://", 1)
-                             .replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
-            conn.execute(sql)
-
-    def create(self) -> str:
-        assert re.fullmatch(r"bench_[a-z0-9_]+", self.name)
-        self._run(f'DROP DATABASE IF EXISTS "{self.name}"')
-        self._run(f'CREATE DATABASE "{self.name}"')
-        return self.url
-
-    def drop(self) -> None:
-        self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 # --- Seeding ------------------------------------------------------------------------------------
@@ -532,7 +508,7 @@ def drive(port: int, data: dict, *, concurrency: int, duration: float, warmup: i
 
 def run_scenario(args, database: str, server_url: str | None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="load-bench-"))
-    postgres = _Postgres(server_url) if database == "postgresql" else None
+    postgres = ThrowawayPostgres(server_url, "load") if database == "postgresql" else None
     proc = None
     try:
         db_url = postgres.create() if postgres else f"sqlite:///{tmp / 'bench.sqlite3'}"

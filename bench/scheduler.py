@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from _throwaway_db import ThrowawayPostgres  # bench/ is on sys.path when a bench runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("fanout", "fanout_no_slow", "single_loop")
@@ -69,29 +69,6 @@ def _handler(slow_org: int, slow_seconds: float):
             self.wfile.write(body)
 
     return Handler
-
-
-class _Postgres:
-    """A fresh ``bench_scheduler_<pid>`` database on the server of ``url``, dropped afterwards."""
-
-    def __init__(self, url: str):
-        self.admin_url, self.name = url, f"bench_scheduler_{os.getpid()}"
-        self.url = urlunsplit(urlsplit(url)._replace(path=f"/{self.name}"))
-
-    def _run(self, sql: str) -> None:
-        import psycopg
-
-        assert re.fullmatch(r"bench_[a-z0-9_]+", self.name)
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql)
-
-    def create(self) -> str:
-        self._run(f'DROP DATABASE IF EXISTS "{self.name}"')
-        self._run(f'CREATE DATABASE "{self.name}"')
-        return self.url
-
-    def drop(self) -> None:
-        self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 def run_scenario(scenario: str, orgs: int, workers: int, slow_seconds: float, db_url: str) -> dict:
@@ -213,7 +190,7 @@ def main() -> None:
         return
     for scenario in args.scenario or SCENARIOS:
         with tempfile.TemporaryDirectory() as tmp:
-            postgres = _Postgres(args.database_url) if args.database_url else None
+            postgres = ThrowawayPostgres(args.database_url, "scheduler") if args.database_url else None
             db_url = postgres.create() if postgres else f"sqlite:///{tmp}/bench.sqlite3"
             try:
                 out = subprocess.run(  # noqa: S603
