@@ -67,3 +67,24 @@ def page(_browser, live_server):
     pg = context.new_page()
     yield pg
     context.close()
+
+
+@pytest.fixture
+def migrated_schedules(db):
+    """The django-q2 Schedule rows the migrations create. A transactional test
+    (``transaction=True``) ends with a flush that empties them too; a later test on the
+    same worker that checks them gets them back from the migrations' own
+    ``create_schedule`` functions."""
+    import sys
+
+    from django.apps import apps
+    from django.db.migrations.loader import MigrationLoader
+    from django_q.models import Schedule
+
+    if not Schedule.objects.filter(repeats=-1).exists():
+        loader = MigrationLoader(None, ignore_no_migrations=True)
+        for migration in loader.disk_migrations.values():
+            create = getattr(sys.modules[type(migration).__module__], "create_schedule", None)
+            if create:
+                create(apps, None)
+    return Schedule.objects

@@ -100,7 +100,8 @@ def test_disconnected_connection_is_not_synced(org):
     assert tasks.crm_sync_task(999999) == {"skipped": "connection gone"}
 
 
-def test_periodic_schedule_queues_connected_crms(org, other_org, django_capture_on_commit_callbacks):
+def test_periodic_schedule_queues_connected_crms(org, other_org, django_capture_on_commit_callbacks,
+                                                 migrated_schedules):
     make_connection(org)
     make_connection(other_org)
     waiting = make_connection(other_org)

@@ -305,7 +305,8 @@ def test_status_partial_polls_while_importing(admin_client, org, sf):
     assert DialerCall.objects.count() == 0
 
 
-def test_hourly_schedule_exists_and_queues_active_connections(org, monkeypatch, django_capture_on_commit_callbacks):
+def test_hourly_schedule_exists_and_queues_active_connections(org, monkeypatch, django_capture_on_commit_callbacks,
+                                                              migrated_schedules):
     from django_q.models import Schedule
 
     assert Schedule.objects.filter(func="dialers.tasks.dialer_imports_due_task", schedule_type="H").exists()

@@ -135,7 +135,7 @@ def test_the_schedule_makes_mailboxes_releases_dead_claims_and_queues_due_ones(o
     assert mailboxes_sync_due() == 1
 
 
-def test_the_schedule_exists():
+def test_the_schedule_exists(migrated_schedules):
     from django_q.models import Schedule
 
     (schedule,) = Schedule.objects.filter(func="integrations.mail.tasks.mailboxes_sync_due_task")
