@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -10,6 +11,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.sessions import merge_setting
+from requests.utils import getproxies
 
 DEFAULT_TIMEOUT = (5, 30)  # connect, read (seconds)
 USER_AGENT = "Chorus-Integrations/1.0"
@@ -43,6 +46,18 @@ class HttpSession(requests.Session):
         if access_token:
             self.headers["Authorization"] = f"Bearer {access_token}"
         self.last_response: requests.Response | None = None
+        # The environment's proxy settings, read once: requests reads and decodes the
+        # whole environment twice per request to find them — more CPU than a small
+        # download. None configured (the usual case) leaves nothing to look up per URL.
+        self._env_proxies = getproxies() if self.trust_env else {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if self.trust_env and self._env_proxies:  # proxies (and no_proxy) apply per URL: requests' own rules
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if self.trust_env and verify in (True, None):
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
+        return {"proxies": merge_setting(proxies, self.proxies), "stream": merge_setting(stream, self.stream),
+                "verify": merge_setting(verify, self.verify), "cert": merge_setting(cert, self.cert)}
 
     def request(self, method, url, *args, **kwargs):
         kwargs.setdefault("timeout", self.timeout)
