@@ -1,4 +1,4 @@
-"""The Redis broker for real (README "Scaling out"): a task queued with django-q2's
+"""The Redis broker for real (README "Running at scale"): a task queued with django-q2's
 ``async_task`` in this process is picked up from Redis by a separate ``manage.py
 qcluster`` process, which writes to the test database. Runs when REDIS_URL is set
 (``make test-postgres`` starts a Redis of its own); under pytest-xdist each worker has
