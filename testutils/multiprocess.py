@@ -187,6 +187,23 @@ class Wire:
         self.requests = 0
         self.writes = 0
         self.in_flight: dict[int, str] = {}  # client port → "METHOD path" (applied, answer not yet sent)
+        self.hold_armed = False
+        self.held: int | None = None  # the client port of the write whose answer is held back
+        self.released = threading.Event()
+
+    def hold_next_write(self) -> None:
+        """The next write is applied and its answer held back until :meth:`release` (the
+        moment to kill its client, deterministically before the answer leaves)."""
+        with self.lock:
+            self.hold_armed, self.held = True, None
+            self.released.clear()
+
+    def held_write(self) -> int | None:
+        with self.lock:
+            return self.held
+
+    def release(self) -> None:
+        self.released.set()
 
     def __call__(self, request: Request) -> Response:
         port = int(request.environ.get("REMOTE_PORT") or 0)
@@ -196,8 +213,14 @@ class Wire:
             self.requests += 1
             self.writes += write
             self.in_flight[port] = f"{request.method} {request.path}"
+            hold = write and self.hold_armed
+            if hold:
+                self.hold_armed, self.held = False, port
         try:
-            time.sleep(self.delay)
+            if hold:
+                self.released.wait(timeout=60)
+            else:
+                time.sleep(self.delay)
         finally:
             with self.lock:
                 self.in_flight.pop(port, None)

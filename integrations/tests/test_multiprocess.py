@@ -216,17 +216,23 @@ def subprocess_env(tls_ca_file: str, aircall: FakeAircall, media_root: str) -> d
 
 
 def kill_mid_write(clusters: list[Cluster], wire: Wire, server_port: int) -> tuple[Cluster, str, bool] | None:
-    """SIGKILL the cluster that has a CRM write applied and not yet answered, if any:
-    (the cluster, the write, whether its answer was still unsent once the group was dead)."""
-    for port, what in wire.writes_in_flight().items():
-        for cluster in clusters:
-            if cluster.alive() and cluster.holds(port, server_port):
-                if port not in wire.writes_in_flight():
-                    break  # answered while we looked: wait for the next one
-                os.killpg(cluster.proc.pid, signal.SIGKILL)
-                answer_lost = port in wire.writes_in_flight()  # the group died before the answer left
-                cluster.kill()  # and wait for every process of it to be gone
-                return cluster, what, answer_lost
+    """SIGKILL the cluster whose CRM write the fake applied and holds the answer of
+    (``wire.hold_next_write()``), if there is one yet: (the cluster, the write, whether
+    its answer was still unsent once the group was dead), then let the answer go — to
+    a dead socket."""
+    port = wire.held_write()
+    if port is None:
+        return None
+    what = wire.writes_in_flight().get(port, "")
+    for cluster in clusters:
+        if cluster.alive() and cluster.holds(port, server_port):
+            os.killpg(cluster.proc.pid, signal.SIGKILL)
+            answer_lost = port in wire.writes_in_flight()  # the group died before the answer left
+            cluster.kill()  # and wait for every process of it to be gone
+            wire.release()
+            return cluster, what, answer_lost
+    wire.release()  # not a cluster's connection (it cannot be): hold the next one
+    wire.hold_next_write()
     return None
 
 
@@ -266,6 +272,7 @@ def test_three_clusters_send_and_import_exactly_once_through_a_kill(round_no, po
     timeline: list = []
     killed: tuple[Cluster, str, bool] | None = None
     killed_at = restarted_at = None
+    armed = False  # the fake holds the answer of the next write once enough were sent
     writes_at_kill = 0
     progress: dict = {}
     settling = work_done = kill_time = quiet_since = None
@@ -307,6 +314,9 @@ def test_three_clusters_send_and_import_exactly_once_through_a_kill(round_no, po
                         last_tick[task] = t
             # The kill: a cluster whose write the fake applied and has not answered yet.
             if killed is None and wire.writes >= KILL_AFTER_WRITES:
+                if not armed:
+                    wire.hold_next_write()
+                    armed = True
                 writes_at_kill = wire.writes
                 killed = kill_mid_write(clusters, wire, sf_server.port)
                 if killed:
@@ -332,6 +342,7 @@ def test_three_clusters_send_and_import_exactly_once_through_a_kill(round_no, po
             time.sleep(0.02)
         duration = time.monotonic() - started
     finally:
+        wire.release()
         for cluster in clusters:
             if cluster.alive():
                 cluster.kill()
