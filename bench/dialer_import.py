@@ -7,18 +7,22 @@ session, REST query pages of 2,000 with nextRecordsUrl), each with a recording o
 ``--media-bytes`` (default 2 MiB, realistic: 1-5 MB) on a local HTTP server in its
 own process (keep-alive, one shared body). The import runs the real path: SOQL
 pages → engagements, participants and ledger rows in one transaction per page →
-streamed, capped media download into default storage → processing queue. Then the
-same window is imported again (it must import 0). Then the same N media URLs are
-downloaded with plain ``requests`` (a Session per thread) through a thread pool at
-the import's concurrency (``DIALER_MEDIA_CONCURRENCY``), streamed to temp files:
-``import_over_download`` is what the import costs over merely downloading (goal ≤ 1.5).
-That download also runs once, untimed, before the import, so both timed parts find
-the machine warmed up alike, and each starts after ``sync``.
+streamed, capped media download into default storage → processing queue. The same
+N media URLs are also downloaded with plain ``requests`` (a Session per thread)
+through a thread pool at the import's concurrency (``DIALER_MEDIA_CONCURRENCY``),
+streamed to temp files: ``import_over_download`` is what the import costs over
+merely downloading (goal ≤ 1.5). ``--rounds`` (default 3) pairs of one import (of an
+hour of new calls) and one plain download are timed, in alternating order, and the
+figures are the rounds' medians (``round_ratios``: each round's); after the first
+import the same hour is imported again (it must import 0). The plain download also
+runs once, untimed, before the first round, so the timed parts find the machine
+warmed up alike, and each starts after ``sync``. The bench process stands in for a
+django-q2 worker: it runs the worker's start-up hook (``chorus.worker``) first.
 
 Prints one JSON line per scenario:
     {"bench": "dialer_import", "calls": 10000, "calls_per_s": …, "queries_per_1000": …,
-     "peak_mem_mb": …, "second_run_s": …, "second_run_imported": 0,
-     "import_s": …, "download_s": …, "import_over_download": …, …,
+     "peak_mem_mb": …, "second_run_s": …, "second_run_imported": 0, "rounds": 3,
+     "import_s": …, "download_s": …, "import_over_download": …, "round_ratios": […], …,
      "import_cpu_s": …, "download_cpu_s": …, "import_over_download_cpu": …}
 
 (the ``_cpu`` figures: CPU seconds of the bench process, all threads, during each
@@ -34,7 +38,7 @@ Self-contained: every scenario runs in a child process with DJANGO_SETTINGS_MODU
 scratch: a temporary SQLite file (through ``chorus.db.sqlite3``, the backend that
 sizes bulk statements by the SQLite library's own limit; ``--stock-sqlite`` for
 Django's), or, given a PostgreSQL URL, a fresh ``bench_dialer_<pid>`` database on
-that server, dropped afterwards. ``--queries-by-statement`` prints the first run's
+that server, dropped afterwards. ``--queries-by-statement`` prints the first import's
 queries by statement to stderr.
 """
 
@@ -57,6 +61,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from statistics import median
 from urllib.parse import parse_qs, urlsplit
 
 from _throwaway_db import ThrowawayPostgres  # bench/ is on sys.path when a bench runs
@@ -184,7 +189,7 @@ def _statement(sql: str) -> str:
 
 
 def run_scenario(calls: int, users: int, media_bytes: int, workdir: Path, *, database_url: str | None,
-                 stock_sqlite: bool, by_statement: bool) -> dict:
+                 stock_sqlite: bool, by_statement: bool, rounds: int) -> dict:
     import trustme
 
     ca = trustme.CA()
@@ -203,7 +208,7 @@ def run_scenario(calls: int, users: int, media_bytes: int, workdir: Path, *, dat
     try:
         media_port = int(media_proc.stdout.readline())
         return _scenario(calls, users, media_bytes, workdir, ca, f"http://127.0.0.1:{media_port}",
-                         stock_sqlite=stock_sqlite, by_statement=by_statement)
+                         stock_sqlite=stock_sqlite, by_statement=by_statement, rounds=rounds)
     finally:
         media_proc.kill()
         media_proc.wait()
@@ -215,7 +220,7 @@ def run_scenario(calls: int, users: int, media_bytes: int, workdir: Path, *, dat
 
 
 def _scenario(calls: int, users: int, media_bytes: int, workdir: Path, ca, media_url: str, *,
-              stock_sqlite: bool, by_statement: bool) -> dict:
+              stock_sqlite: bool, by_statement: bool, rounds: int) -> dict:
     from django.conf import settings
 
     engine = settings.DATABASES["default"]["ENGINE"]
@@ -228,6 +233,9 @@ def _scenario(calls: int, users: int, media_bytes: int, workdir: Path, ca, media
     from django.db import connection as db
 
     call_command("migrate", verbosity=0, interactive=False)
+    from chorus.worker import worker_started
+
+    worker_started()  # what a django-q2 worker does once spawned: this process stands in for one
     settings.DIALER_MEDIA_ALLOW_PRIVATE_HOSTS = True  # the recordings are on 127.0.0.1
 
     sf_server = _Server(("127.0.0.1", 0), _Handler)
@@ -254,16 +262,24 @@ def _scenario(calls: int, users: int, media_bytes: int, workdir: Path, ca, media
                                          config={"crm_field": FIELD, "activated": True,
                                                  "imported_through": through.isoformat()})
     step = 3600 / calls
-    urls = [f"{media_url}/r/{i}.mp3" for i in range(calls)]
-    _Handler.tasks = [{
-        "_at": hour_start + timedelta(seconds=i * step),
-        "attributes": {"type": "Task"}, "Id": f"00T{i:015d}", "Subject": f"Call {i}", "OwnerId": "005",
-        "Owner": {"Email": f"rep{i % users}@bench.example"}, "WhoId": None, "Who": {"Name": f"Prospect {i}"},
-        "CallDurationInSeconds": 60 + i % 600, "CallType": "Outbound", "CallDisposition": "Connected",
-        "CreatedDate": _sf_dt(hour_start + timedelta(seconds=i * step)),
-        "LastModifiedDate": _sf_dt(hour_start + timedelta(seconds=i * step)),
-        FIELD: urls[i],
-    } for i in range(calls)]
+
+    def tasks_of(round_no: int) -> tuple[list[dict], list[str]]:
+        """The hour's N call tasks of one round (ids and recording URLs of their own)."""
+        urls = [f"{media_url}/r/{round_no}/{i}.mp3" for i in range(calls)]
+        return [{
+            "_at": hour_start + timedelta(seconds=i * step),
+            "attributes": {"type": "Task"}, "Id": f"00T{round_no:03d}{i:012d}", "Subject": f"Call {i}",
+            "OwnerId": "005", "Owner": {"Email": f"rep{i % users}@bench.example"}, "WhoId": None,
+            "Who": {"Name": f"Prospect {i}"}, "CallDurationInSeconds": 60 + i % 600, "CallType": "Outbound",
+            "CallDisposition": "Connected", "CreatedDate": _sf_dt(hour_start + timedelta(seconds=i * step)),
+            "LastModifiedDate": _sf_dt(hour_start + timedelta(seconds=i * step)), FIELD: urls[i],
+        } for i in range(calls)], urls
+
+    def hour_again() -> None:
+        """The connection reads exactly the last hour again at its next run."""
+        config = {**outreach.config, "imported_through": through.isoformat()}
+        Connection.objects.filter(pk=outreach.pk).update(config=config)
+        outreach.refresh_from_db()
 
     statements: Counter[str] = Counter()
 
@@ -275,47 +291,62 @@ def _scenario(calls: int, users: int, media_bytes: int, workdir: Path, ca, media
     # cost the kernel about twice the system time of later ones (measured: 4.5 s, then
     # 2.5 s, for the same 1.2 GB), which would be charged to whichever part runs first.
     workers = int(settings.DIALER_MEDIA_CONCURRENCY)
-    download_all(urls, workers=workers, dest=workdir / "download")
+    download_all(tasks_of(0)[1], workers=workers, dest=workdir / "download")
     shutil.rmtree(workdir / "download", ignore_errors=True)
-    os.sync()  # both timed parts start with nothing waiting to be written back (they write N files each)
-    with db.execute_wrapper(count):
-        started, cpu = time.perf_counter(), time.process_time()
-        first = services.dialer_import_run(connection=outreach, now=NOW)
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    queries = sum(statements.values())
-    imported = Engagement.objects.filter(org=org).count()
-    if first.get("imported") != calls or imported != calls or first.get("media_stored") != calls:
-        raise SystemExit(f"first run imported {first.get('imported')} ({imported} rows, "
-                         f"{first.get('media_stored')} recordings) of {calls}")
-    if by_statement:
-        for statement, n in statements.most_common():
-            print(f"{n:6d}  {statement}", file=sys.stderr)
-
-    config = {**outreach.config, "imported_through": through.isoformat()}
-    Connection.objects.filter(pk=outreach.pk).update(config=config)
-    outreach.refresh_from_db()
-    started = time.perf_counter()
-    second = services.dialer_import_run(connection=outreach, now=NOW)
-    second_s = time.perf_counter() - started
-    assert Engagement.objects.filter(org=org).count() == calls
-
-    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)  # one set of N files on disk at a time
-    os.sync()
-    download_s, download_cpu = download_all(urls, workers=workers, dest=workdir / "download")
-    shutil.rmtree(workdir / "download", ignore_errors=True)
+    # Rounds of one import and one plain download each (in alternating order, so a
+    # machine getting busier or quieter does not favour either); the figures are
+    # the rounds' medians: on a shared 2-core machine one pair varies by ±10 %.
+    timings = []
+    for round_no in range(1, rounds + 1):
+        _Handler.tasks, urls = tasks_of(round_no)
+        hour_again()
+        pair = {}
+        for part in (("import", "download") if round_no % 2 else ("download", "import")):
+            os.sync()  # each timed part starts with nothing waiting to be written back (they write N files each)
+            if part == "download":
+                pair["download"] = download_all(urls, workers=workers, dest=workdir / "download")
+                shutil.rmtree(workdir / "download", ignore_errors=True)
+                continue
+            statements.clear()
+            before = Engagement.objects.filter(org=org).count()
+            with db.execute_wrapper(count):
+                started, cpu = time.perf_counter(), time.process_time()
+                result = services.dialer_import_run(connection=outreach, now=NOW)
+                pair["import"] = time.perf_counter() - started, time.process_time() - cpu
+            imported = Engagement.objects.filter(org=org).count() - before
+            if result.get("imported") != calls or imported != calls or result.get("media_stored") != calls:
+                raise SystemExit(f"round {round_no} imported {result.get('imported')} ({imported} rows, "
+                                 f"{result.get('media_stored')} recordings) of {calls}")
+            shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)  # one set of N files on disk at a time
+        timings.append(pair)
+        if round_no == 1:
+            queries = sum(statements.values())
+            if by_statement:
+                for statement, n in statements.most_common():
+                    print(f"{n:6d}  {statement}", file=sys.stderr)
+            hour_again()  # the same hour again: nothing new
+            started = time.perf_counter()
+            second = services.dialer_import_run(connection=outreach, now=NOW)
+            second_s = time.perf_counter() - started
+            if second["imported"] or Engagement.objects.filter(org=org).count() != calls:
+                raise SystemExit(f"the second run of the same hour imported {second['imported']}")
     sf_server.shutdown()
+
+    import_s, import_cpu = (median(t["import"][i] for t in timings) for i in (0, 1))
+    download_s, download_cpu = (median(t["download"][i] for t in timings) for i in (0, 1))
     return {
-        "bench": "dialer_import", "calls": calls, "calls_per_s": round(calls / elapsed, 1),
+        "bench": "dialer_import", "calls": calls, "calls_per_s": round(calls / import_s, 1),
         "queries_per_1000": round(queries * 1000 / calls, 1),
         "peak_mem_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "second_run_s": round(second_s, 2), "second_run_imported": second["imported"],
-        "users": users, "media_bytes": media_bytes, "first_run_s": round(elapsed, 2),
-        "import_s": round(elapsed, 2), "download_s": round(download_s, 2),
-        "import_over_download": round(elapsed / download_s, 2), "concurrency": workers,
-        "database": db.vendor, "engine": engine, "queries": queries,
+        "users": users, "media_bytes": media_bytes, "rounds": rounds,
+        "import_s": round(import_s, 2), "download_s": round(download_s, 2),
+        "import_over_download": round(median(t["import"][0] / t["download"][0] for t in timings), 2),
+        "round_ratios": [round(t["import"][0] / t["download"][0], 2) for t in timings],
+        "concurrency": workers, "database": db.vendor, "engine": engine, "queries": queries,
         # CPU seconds of this process (all threads): less at the mercy of a shared machine than wall time.
-        "import_cpu_s": round(cpu, 2), "download_cpu_s": round(download_cpu, 2),
-        "import_over_download_cpu": round(cpu / download_cpu, 2),
+        "import_cpu_s": round(import_cpu, 2), "download_cpu_s": round(download_cpu, 2),
+        "import_over_download_cpu": round(median(t["import"][1] / t["download"][1] for t in timings), 2),
     }
 
 
@@ -323,6 +354,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, action="append", help="calls in the hour (repeatable)")
     parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="timed import + download pairs; the figures are their medians (default 3)")
     parser.add_argument("--media-bytes", type=int, default=MEDIA_BYTES,
                         help=f"size of each recording (default {MEDIA_BYTES}; realistic: 1-5 MB)")
     parser.add_argument("--database-url", default=None,
@@ -342,7 +375,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="dialer-bench-") as tmp:
             print(json.dumps(run_scenario(sizes[0], args.users, args.media_bytes, Path(tmp),
                                           database_url=args.database_url, stock_sqlite=args.stock_sqlite,
-                                          by_statement=args.queries_by_statement)), flush=True)
+                                          by_statement=args.queries_by_statement, rounds=args.rounds)),
+                  flush=True)
         return
     extra = [flag for flag, on in (("--stock-sqlite", args.stock_sqlite),
                                    ("--queries-by-statement", args.queries_by_statement)) if on]
@@ -350,6 +384,7 @@ def main() -> None:
         extra += ["--database-url", args.database_url]
     for n in sizes:
         subprocess.run([sys.executable, __file__, "--child", "--calls", str(n), "--users", str(args.users),
+                        "--rounds", str(args.rounds),
                         "--media-bytes", str(args.media_bytes), *extra], check=True)
 
 
