@@ -8,8 +8,9 @@ thousands of organisations on many workers:
 
 * **a lease per unit** (:class:`~integrations.models.JobLease`): a unit runs on one
   worker at a time. The run holds the lease for ``SCHEDULER_LEASE_SECONDS`` and renews
-  it while it works (a heartbeat thread); a worker killed mid-run stops renewing, and
-  the unit is due again once the lease passes. A second task for a unit already
+  it while it works (one heartbeat thread per process renews every lease it holds); a
+  worker killed mid-run stops renewing, and the unit is due again once the lease
+  passes. A second task for a unit already
   running — queued twice by two ticks, or by "Sync now" — finds the lease taken and
   ends at once.
 * **a per-provider cap** (``SCHEDULER_PROVIDER_CAPS``, e.g. ``salesforce=8``): at most
@@ -28,8 +29,11 @@ work stays in the app's service (this module knows no app).
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -58,6 +62,11 @@ class Unit:
     key: str
     org_id: int | None = None
     provider: str = ""
+
+    @property
+    def pk(self) -> int:
+        """The row id of a unit keyed ``"<kind>:<id>"`` ("connection:5", "calendar:9")."""
+        return int(self.key.split(":")[1])
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,12 @@ def _enqueue(task: str, *args: Any, group: str) -> None:
     from django_q.tasks import async_task
 
     transaction.on_commit(lambda: async_task(task, *args, group=group))
+
+
+def scheduler_tick_soon(name: str) -> None:
+    """Queue a tick of job ``name`` once the current transaction commits (new work
+    arrived: no need to wait for the schedule)."""
+    _enqueue(TICK_TASK, name, group=f"tick-{name}")
 
 
 def scheduler_tick(name: str, *, now: datetime | None = None) -> dict[str, int]:
@@ -140,27 +155,68 @@ def scheduler_tick(name: str, *, now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-class _Heartbeat(threading.Thread):
-    """Renews a held lease every third of its length while the run works."""
+class _Heartbeat:
+    """Renews every lease this process holds a third of the lease's length after it was
+    taken or last renewed, from one daemon thread: started by a lease taken while none
+    is running, it ends once none was held for a whole beat, so thousands of short runs
+    in a row start it once, not once per run."""
 
-    def __init__(self, held: QuerySet):
-        super().__init__(daemon=True, name="lease-heartbeat")
-        self.held, self.done = held, threading.Event()
+    def __init__(self):
+        self._reset()
+        # A process forked from this one (django-q2's workers) has no thread of ours: it starts afresh.
+        os.register_at_fork(after_in_child=self._reset)
 
-    def run(self) -> None:
-        seconds = settings.SCHEDULER_LEASE_SECONDS
+    def _reset(self) -> None:
+        self._held: dict[int, tuple[QuerySet, float]] = {}  # ticket → (lease, when to renew it)
+        self._tickets = itertools.count()
+        self._cond = threading.Condition()  # renewals run under it: a lease is never renewed once released
+        self._thread: threading.Thread | None = None
+
+    def hold(self, held: QuerySet) -> int:
+        with self._cond:
+            ticket = next(self._tickets)
+            self._held[ticket] = (held, time.monotonic() + settings.SCHEDULER_LEASE_SECONDS / 3)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat, daemon=True, name="lease-heartbeat")
+                self._thread.start()
+            self._cond.notify()  # the thread may be waiting for a later renewal than this one's
+            return ticket
+
+    def release(self, ticket: int) -> None:
+        with self._cond:
+            self._held.pop(ticket, None)
+
+    def _beat(self) -> None:
         try:
-            while not self.done.wait(seconds / 3):
-                try:
-                    renewed = self.held.update(held_until=timezone.now() + timedelta(seconds=seconds))
-                except Exception:  # noqa: BLE001 (a busy database: the next beat tries again)
-                    log.warning("Could not renew a lease", exc_info=True)
-                    continue
-                if not renewed:
-                    log.warning("A lease was taken over while its run still works")
-                    return
+            with self._cond:
+                while True:
+                    now, seconds = time.monotonic(), settings.SCHEDULER_LEASE_SECONDS
+                    if not self._held:  # ends once nothing was held for a whole beat
+                        if not self._cond.wait(timeout=seconds / 3) and not self._held:
+                            break
+                        continue
+                    for ticket, (held, at) in list(self._held.items()):
+                        if at <= now:
+                            self._renew(ticket, held, seconds, now)
+                    if self._held:
+                        self._cond.wait(timeout=min(at for _, at in self._held.values()) - now)
+                self._thread = None
         finally:
             connection.close()  # this thread's own database connection
+
+    def _renew(self, ticket: int, held: QuerySet, seconds: float, now: float) -> None:
+        self._held[ticket] = (held, now + seconds / 3)
+        try:
+            renewed = held.update(held_until=timezone.now() + timedelta(seconds=seconds))
+        except Exception:  # noqa: BLE001 (a busy database: the next beat tries again)
+            log.warning("Could not renew a lease", exc_info=True)
+            return
+        if not renewed:
+            log.warning("A lease was taken over while its run still works")
+            self._held.pop(ticket, None)
+
+
+_heartbeat = _Heartbeat()
 
 
 def lease_acquire(name: str, unit: Unit, *, now: datetime | None = None) -> QuerySet | None:
@@ -193,8 +249,7 @@ def scheduler_run(name: str, unit: Unit) -> dict[str, Any]:
     held = lease_acquire(name, unit)
     if held is None:
         return {"skipped": "running on another worker"}
-    beat = _Heartbeat(held)
-    beat.start()
+    ticket = _heartbeat.hold(held)
     error, result = "", {}
     try:
         result = job.run(unit) or {}
@@ -203,11 +258,10 @@ def scheduler_run(name: str, unit: Unit) -> dict[str, Any]:
         log.exception("Scheduled job %s failed on %s", name, unit.key)
         result = {"error": error}
     finally:
-        beat.done.set()
-        beat.join(timeout=5)
+        _heartbeat.release(ticket)
         lease_release(held, error=error)
     if result.get("more") or _cap(name, unit.provider) is not None:
-        _enqueue(TICK_TASK, name, group=f"tick-{name}")
+        scheduler_tick_soon(name)
     return result
 
 
@@ -222,9 +276,8 @@ def connection_of(unit: Unit, providers) -> Connection | None:
     """The unit's connection, for a run that holds the unit's lease. Every run of the
     job holds it, so a status still "syncing" is the leftover of a killed worker: it is
     released now (the run claims it again), not hours later."""
-    pk = int(unit.key.split(":")[1])
-    Connection.objects.filter(pk=pk, status=ConnectionStatus.SYNCING).update(status=ConnectionStatus.QUEUED)
-    return Connection.objects.select_related("org").filter(pk=pk, provider__in=list(providers)).first()
+    Connection.objects.filter(pk=unit.pk, status=ConnectionStatus.SYNCING).update(status=ConnectionStatus.QUEUED)
+    return Connection.objects.select_related("org").filter(pk=unit.pk, provider__in=list(providers)).first()
 
 
 # --- django-q2 tasks (the schedules run the ticks) ----------------------------------------------

@@ -1,10 +1,7 @@
 """django-q2 tasks: thin wrappers that call services."""
 
-from django.db import transaction
-from django_q.tasks import async_task
-
 from integrations.outbox import OUTBOX_JOB
-from integrations.scheduler import scheduler_tick
+from integrations.scheduler import scheduler_tick, scheduler_tick_soon
 
 
 def outbox_drain_task() -> dict:
@@ -15,4 +12,4 @@ def outbox_drain_task() -> dict:
 
 def outbox_drain_async() -> None:
     """Ask a worker to drain the outbox once the current transaction commits."""
-    transaction.on_commit(lambda: async_task("integrations.tasks.outbox_drain_task", group="outbox"))
+    scheduler_tick_soon(OUTBOX_JOB)

@@ -85,5 +85,5 @@ def mailbox_due_units(now):
 
 
 def mailbox_unit_run(unit) -> dict:
-    mailbox = Mailbox.objects.filter(pk=int(unit.key.split(":")[1])).select_related("calendar").first()
+    mailbox = Mailbox.objects.filter(pk=unit.pk).select_related("calendar").first()
     return {"status": mailbox_sync(mailbox=mailbox).status} if mailbox else {"skipped": "mailbox gone"}

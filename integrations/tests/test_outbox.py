@@ -6,13 +6,13 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import close_old_connections
 from django.utils import timezone
 
 from integrations import outbox
 from integrations.models import Delivery
 from integrations.registry import SENDERS, RateLimited, SendResult
 from testutils.factories import EngagementFactory, OrganizationFactory
+from testutils.threads import run_in_threads
 
 S = Delivery.Status
 
@@ -236,23 +236,13 @@ def test_two_workers_at_once_never_send_a_delivery_twice():
     SENDERS["fakecrm"] = s
     try:
         enqueue(org, 60)
-        errors = []
 
         def worker():
-            try:
-                for _ in range(30):
-                    if outbox.outbox_process(limit=7)["claimed"] == 0:
-                        break
-            except Exception as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-            finally:
-                close_old_connections()
+            for _ in range(30):
+                if outbox.outbox_process(limit=7)["claimed"] == 0:
+                    break
 
-        threads = [threading.Thread(target=worker) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        errors = run_in_threads(worker, 2)
         assert not errors, errors
         assert len(s.sent_ids) == 60 and len(set(s.sent_ids)) == 60
         assert Delivery.objects.filter(status=S.SENT).count() == 60

@@ -1,12 +1,12 @@
 """Scheduled jobs fanned out (integrations/scheduler.py): one task per due unit, a
 lease per unit, per-provider caps, fairness, and the outbox as one such job."""
 
+import os
 import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import close_old_connections
 from django.utils import timezone
 
 from integrations import outbox, scheduler
@@ -14,6 +14,7 @@ from integrations.models import Delivery, JobLease
 from integrations.registry import SENDERS, SendResult
 from integrations.scheduler import JOBS, ScheduledJob, Unit, scheduler_run, scheduler_tick
 from testutils.factories import OrganizationFactory
+from testutils.threads import run_in_threads
 
 
 class Job:
@@ -172,19 +173,26 @@ def test_two_workers_never_run_one_unit_at_once(job):
         return {}
 
     j = job(units(1), run=run)
-
-    def worker():
-        try:
-            scheduler_run("test-job", j.units[0])
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert run_in_threads(lambda: scheduler_run("test-job", j.units[0]), 4) == []
     assert max(overlaps) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_short_runs_share_one_heartbeat_thread(job, monkeypatch):
+    monkeypatch.setattr(scheduler, "_heartbeat", scheduler._Heartbeat())  # none left running by another test
+    started = []
+    real_start = threading.Thread.start
+
+    def start(thread):
+        if thread.name == "lease-heartbeat":
+            started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    j = job(units(50), run=lambda unit: {})
+    for unit in j.units:
+        scheduler_run("test-job", unit)
+    assert len(j.ran) == 50 and len(started) == 1
 
 
 class SlowForOne:
@@ -247,24 +255,35 @@ def test_a_slow_org_does_not_hold_up_the_others(monkeypatch):
     finished = {}
 
     def worker():
-        try:
-            while True:
-                with lock:
-                    if not tasks:
-                        return
-                    args = tasks.pop(0)
-                scheduler.scheduler_run_task(*args)
-                finished[args[1]] = time.monotonic()
-        finally:
-            close_old_connections()
+        while True:
+            with lock:
+                if not tasks:
+                    return
+                args = tasks.pop(0)
+            scheduler.scheduler_run_task(*args)
+            finished[args[1]] = time.monotonic()
 
     started = time.monotonic()
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert run_in_threads(worker, 2) == []
     fast = [at - started for key, at in finished.items() if key != f"org:{slow.pk}:fakecrm"]
     assert len(fast) == 5 and max(fast) < 1.5, fast  # none waited for the slow org's 3 s
     assert finished[f"org:{slow.pk}:fakecrm"] - started >= 3.0
     assert Delivery.objects.filter(status="sent").count() == 18
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_forked_worker_starts_its_own_heartbeat(job, monkeypatch):
+    """django-q2 forks its workers: one forked while the parent's heartbeat thread lives
+    must not take that (absent) thread for its own and leave its leases unrenewed."""
+    beat = scheduler._Heartbeat()
+    monkeypatch.setattr(scheduler, "_heartbeat", beat)
+    j = job(units(1), run=lambda unit: {})
+    scheduler_run("test-job", j.units[0])
+    assert beat._thread is not None  # alive here for a beat after the run
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no thread of the parent's, so it would start its own
+        os.write(write, b"fresh" if beat._thread is None and not beat._held else b"stale")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 5) == b"fresh"

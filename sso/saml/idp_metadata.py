@@ -243,7 +243,7 @@ def saml_metadata_due_units(now):
 
 
 def saml_metadata_unit_run(unit) -> dict:
-    config = (SamlConfig.objects.filter(pk=int(unit.key.split(":")[1]), enabled=True).exclude(metadata_url="")
+    config = (SamlConfig.objects.filter(pk=unit.pk, enabled=True).exclude(metadata_url="")
               .select_related("org").first())
     return {"changed": saml_metadata_refresh(config=config)} if config else {"skipped": "not configured"}
 

@@ -165,7 +165,7 @@ def calendar_sync_due_units(now):
 
 
 def calendar_sync_unit_run(unit) -> dict:
-    calendar = Calendar.objects.filter(pk=int(unit.key.split(":")[1])).first()
+    calendar = Calendar.objects.filter(pk=unit.pk).first()
     return {"status": calendar_sync(calendar=calendar).status} if calendar else {"skipped": "calendar gone"}
 
 
