@@ -1,10 +1,43 @@
-"""A fresh PostgreSQL database for one bench run (imported by the benches; not a bench)."""
+"""What several benches share (imported by them; not a bench): a fresh PostgreSQL
+database for one run, a free loopback port, waiting for a started server."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
+import socket
+import subprocess
+import time
 from urllib.parse import urlsplit, urlunsplit
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port: int, proc: subprocess.Popen, path: str, *, headers: dict | None = None,
+               timeout: float = 90) -> None:
+    """Wait until the server ``proc`` started on ``port`` answers ``GET path`` with 200;
+    stop the bench if it exits, refuses (401/403) or answers anything else."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("gunicorn exited during start-up")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path, headers=headers or {})
+            status = conn.getresponse().status
+            conn.close()
+        except OSError:
+            time.sleep(0.3)
+            continue
+        if status == 200:
+            return
+        raise SystemExit(f"GET {path} answered {status} at start-up")
+    raise SystemExit("gunicorn did not become ready")
 
 
 class ThrowawayPostgres:

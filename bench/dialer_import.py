@@ -64,7 +64,7 @@ from pathlib import Path
 from statistics import median
 from urllib.parse import parse_qs, urlsplit
 
-from _throwaway_db import ThrowawayPostgres  # bench/ is on sys.path when a bench runs
+from _common import ThrowawayPostgres  # bench/ is on sys.path when a bench runs
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -70,7 +70,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -81,7 +80,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from _throwaway_db import ThrowawayPostgres  # bench/ is on sys.path when a bench runs
+from _common import ThrowawayPostgres, free_port, wait_ready  # bench/ is on sys.path when a bench runs
 
 ROOT = Path(__file__).resolve().parent.parent
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -116,12 +115,6 @@ EXPECT = {
 }
 PROSPECTS = ("Willy Wonka", "Mose Schrute", "David Wallace", "Robert California", "Todd Packer", "Holly Flax",
              "Karen Filippelli", "Darryl Philbin", "Nellie Bertram", "Gabe Lewis")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- The database -------------------------------------------------------------------------------
@@ -453,24 +446,6 @@ def percentile(values: list[float], q: int) -> float:
     return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 2)
 
 
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("gunicorn exited during start-up")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/login/")
-            status = conn.getresponse().status
-            conn.close()
-            if status == 200:
-                return
-            raise SystemExit(f"GET /login/ answered {status} at start-up")
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("gunicorn did not become ready")
-
-
 def drive(port: int, data: dict, *, concurrency: int, duration: float, warmup: int,
           alone_requests: int) -> tuple[list, float, dict]:
     warm = [Client(port, data, -1 - i, data["cookies"][i], None, count=warmup) for i in range(min(2, concurrency))]
@@ -535,7 +510,7 @@ def run_scenario(args, database: str, server_url: str | None) -> None:
         if args.worker_class == "gthread":
             cmd += ["--threads", str(args.threads)]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
-        wait_ready(port, proc)
+        wait_ready(port, proc, "/login/")
         samples, elapsed, alone = drive(port, data, concurrency=args.concurrency, duration=args.duration,
                                         warmup=args.warmup, alone_requests=args.alone)
         summary_rows = []

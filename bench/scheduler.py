@@ -39,7 +39,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from _throwaway_db import ThrowawayPostgres  # bench/ is on sys.path when a bench runs
+from _common import ThrowawayPostgres  # bench/ is on sys.path when a bench runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("fanout", "fanout_no_slow", "single_loop")

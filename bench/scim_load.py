@@ -20,7 +20,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,16 +28,12 @@ import threading
 import time
 from pathlib import Path
 
+from _common import free_port, wait_ready  # bench/ is on sys.path when a bench runs
+
 ROOT = Path(__file__).resolve().parent.parent
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 # Okta's mix when assigning and updating people: look up, read, update, create.
 MIX = (("filter", 40), ("get", 30), ("patch", 20), ("create", 10))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def setup_database(sizes: list[int]) -> dict[int, dict]:
@@ -78,25 +73,6 @@ def setup_database(sizes: list[int]) -> dict[int, dict]:
         cursor.execute("ANALYZE")
     connection.close()
     return orgs
-
-
-def wait_ready(port: int, token: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("gunicorn exited during start-up")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/api/scim/v2/ServiceProviderConfig", headers={"Authorization": f"Bearer {token}"})
-            status = conn.getresponse().status
-            if status == 200:
-                return
-            if status in (401, 403):
-                raise SystemExit(f"the SCIM token was refused ({status})")
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("gunicorn did not become ready")
 
 
 class Worker(threading.Thread):
@@ -203,7 +179,8 @@ def main() -> None:
              "--log-level", "warning"],
             cwd=ROOT, env=env,
         )
-        wait_ready(port, orgs[sizes[0]]["token"], proc)
+        wait_ready(port, proc, "/api/scim/v2/ServiceProviderConfig",
+                   headers={"Authorization": f"Bearer {orgs[sizes[0]]['token']}"}, timeout=60)
         results = {}
         for size in sizes:
             result = run_scenario(port, orgs[size], args.requests, args.concurrency, args.warmup)
