@@ -32,7 +32,7 @@ from django.utils import timezone
 from chorus.models import Engagement, LicenseType, Organization, Participant, User
 from dialers.catalogue import CATALOGUE, Dialer, dialer_get
 from dialers.importers import CallRecord, Importer, importer_for
-from dialers.media import MEDIA_MAX_ATTEMPTS, MediaDownloads
+from dialers.media import MEDIA_MAX_ATTEMPTS, MediaDownloads, media_leftovers_remove
 from dialers.models import DialerCall, MediaStatus
 from integrations.models import Connection, ConnectionStatus
 from integrations.processing.services import processing_queue
@@ -313,6 +313,7 @@ def dialer_import_run(*, connection: Connection, now: datetime | None = None,
         return {"skipped": "already importing, disconnected or unknown"}
     now = now or timezone.now()
     started = timezone.now()
+    media_leftovers_remove()
     backfill = not connection.config.get("imported_through")
     windows = import_windows(connection=connection, now=now)
     total = ImportResult()

@@ -50,6 +50,9 @@ TRIES_PER_RUN = 3
 MAX_WAIT = 60.0  # the longest Retry-After honoured within a run; a longer one moves the try to a later run
 WAIT_BUDGET = 120.0  # seconds of waiting per batch of downloads, across its threads
 SPOOL_BYTES = 8 * 1024 * 1024
+PART_PREFIX, PART_SUFFIX = "dialer-", ".part"  # a download's temp file in the upload temp directory
+LEFTOVER_SECONDS = 6 * 3600  # a temp file older than this belonged to a killed worker
+_leftovers_checked = float("-inf")  # when this process last looked (a throttle, not state that matters)
 EXTENSIONS = {"audio/mpeg": ".mp3", "audio/mp3": ".mp3", "audio/wav": ".wav", "audio/x-wav": ".wav",
               "audio/wave": ".wav", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a", "audio/ogg": ".ogg",
               "audio/webm": ".webm", "video/mp4": ".mp4", "video/webm": ".webm"}
@@ -153,7 +156,7 @@ def _spool(rename_dir: str | None) -> Iterator:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as tmp:
             yield tmp
         return
-    tmp = tempfile.NamedTemporaryFile(dir=rename_dir, prefix="dialer-", suffix=".part", delete=False)  # noqa: SIM115
+    tmp = tempfile.NamedTemporaryFile(dir=rename_dir, prefix=PART_PREFIX, suffix=PART_SUFFIX, delete=False)  # noqa: SIM115
     try:
         yield tmp
     finally:
@@ -184,6 +187,28 @@ def _download(call: DialerCall, importer: Importer, max_bytes: int, storage, bud
     call.media_size, call.media_content_type = stored.size, stored.content_type
     call.media_status, call.media_error, call.media_retry_at = MediaStatus.STORED, "", None
     return stored
+
+
+def media_leftovers_remove() -> int:
+    """Temp files of downloads whose worker was killed (SIGKILL, a lost host) before it
+    could move or remove them: removed once older than any download can last. Looks
+    at most once an hour per process (it lists the upload temp directory); the number
+    removed."""
+    global _leftovers_checked  # noqa: PLW0603
+    if time.monotonic() - _leftovers_checked < 3600:
+        return 0
+    _leftovers_checked = time.monotonic()
+    directory = settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir()
+    cutoff, removed = time.time() - LEFTOVER_SECONDS, 0
+    with suppress(FileNotFoundError), os.scandir(directory) as entries:
+        for entry in entries:
+            if not (entry.name.startswith(PART_PREFIX) and entry.name.endswith(PART_SUFFIX)):
+                continue
+            with suppress(FileNotFoundError):
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
 
 
 MEDIA_FIELDS = ["media_name", "media_size", "media_content_type", "media_status", "media_error", "media_attempts",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import IO
@@ -180,3 +181,24 @@ def test_a_failed_page_keeps_the_recordings_of_the_pages_before_it(org, reps, up
     # The two pages read before the error: imported, their recordings stored and queued.
     assert DialerCall.objects.count() == 4 == DialerCall.objects.filter(media_status=MediaStatus.STORED).count()
     assert EngagementProcessing.objects.count() == 4 == RecordingFile.objects.count()
+
+
+def test_a_killed_workers_temp_files_are_removed_once_old(org, reps, upload_dir, monkeypatch):
+    old, fresh, other = (os.path.join(upload_dir, name) for name in ("dialer-abc.part", "dialer-def.part", "keep.part"))
+    for path in (old, fresh, other):
+        with open(path, "wb") as f:
+            f.write(MP3)
+    seven_hours_ago = time.time() - 7 * 3600
+    for path in (old, other):
+        os.utime(path, (seven_hours_ago, seven_hours_ago))
+    monkeypatch.setattr(media, "_leftovers_checked", float("-inf"))
+    result = import_run.dialer_import_run(connection=_connection(org), now=NOW,
+                                          importer=Importer(1, owners=(reps["ada"].email,)))
+    assert result["media_stored"] == 1
+    # The killed download's file goes; one still being written (recent) and others' files stay.
+    assert sorted(os.listdir(upload_dir)) == ["dialer-def.part", "keep.part"]
+    os.unlink(fresh)
+    with open(old, "wb") as f:
+        f.write(MP3)
+    os.utime(old, (seven_hours_ago, seven_hours_ago))
+    assert media.media_leftovers_remove() == 0  # looked at most once an hour per process
