@@ -16,12 +16,16 @@ def zoom_events_retry_due_task() -> int:
     return services.zoom_events_retry_due()
 
 
-def calendar_sync_task(calendar_id: int) -> str | None:
-    from integrations.conferencing import calendars
+def calendar_sync_task(calendar_id: int) -> dict:
+    """Connecting a calendar and "Sync now": under the calendar's lease, like the schedule's runs."""
+    from integrations.conferencing.calendars import sync
     from integrations.conferencing.models import Calendar
+    from integrations.scheduler import scheduler_run
 
     calendar = Calendar.objects.filter(pk=calendar_id).first()
-    return calendars.calendar_sync(calendar=calendar).status if calendar else None
+    if calendar is None:
+        return {"skipped": "calendar gone"}
+    return scheduler_run(sync.CALENDAR_SYNC_JOB, sync.calendar_unit(calendar))
 
 
 def calendars_sync_due_task() -> int:

@@ -20,7 +20,6 @@ log = logging.getLogger(__name__)
 
 IMPORTERS = {Calendar.Provider.GOOGLE: gmail.gmail_import, Calendar.Provider.MICROSOFT: graph.graph_import}
 SYNC_EVERY = timedelta(minutes=10)
-STALE_AFTER = timedelta(minutes=30)
 UNEXPECTED = "Unexpected error; Chorus support has the details."
 
 
@@ -65,8 +64,9 @@ def mailboxes_sync_due(*, now=None) -> int:
 
 
 def mailbox_due_units(now):
-    """Make the mailbox of every OAuth calendar that has none, release imports whose
-    worker died (syncing longer than ``STALE_AFTER``), and list the due ones."""
+    """Make the mailbox of every OAuth calendar that has none, and list the due ones.
+    One still "syncing" is listed too: the tick skips it while its run holds the lease,
+    and takes over a killed worker's once the lease passes."""
     from integrations.scheduler import Unit
 
     have = Mailbox.objects.values_list("calendar_id", flat=True)
@@ -74,10 +74,7 @@ def mailbox_due_units(now):
         [Mailbox(org_id=org_id, calendar_id=pk) for pk, org_id in
          Calendar.objects.filter(provider__in=list(IMPORTERS)).exclude(pk__in=have).values_list("pk", "org_id")],
         ignore_conflicts=True)
-    Mailbox.objects.filter(status=Mailbox.Status.SYNCING, last_synced_at__lt=now - STALE_AFTER).update(
-        status=Mailbox.Status.QUEUED)
-    due = list(Mailbox.objects.exclude(status=Mailbox.Status.SYNCING)
-               .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    due = list(Mailbox.objects.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
                .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=now - SYNC_EVERY)
                        | Q(status=Mailbox.Status.WAITING))
                .values_list("pk", "org_id", "calendar__provider"))
@@ -85,5 +82,8 @@ def mailbox_due_units(now):
 
 
 def mailbox_unit_run(unit) -> dict:
+    """One mailbox's import round under its lease. Every round holds it, so a status
+    still "syncing" is the leftover of a killed worker: released now, then claimed again."""
+    Mailbox.objects.filter(pk=unit.pk, status=Mailbox.Status.SYNCING).update(status=Mailbox.Status.QUEUED)
     mailbox = Mailbox.objects.filter(pk=unit.pk).select_related("calendar").first()
     return {"status": mailbox_sync(mailbox=mailbox).status} if mailbox else {"skipped": "mailbox gone"}

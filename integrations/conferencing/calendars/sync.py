@@ -135,7 +135,6 @@ def calendar_disconnect(*, calendar: Calendar, client: NotetakerClient | None = 
 
 
 SYNC_EVERY = timedelta(minutes=10)
-SYNC_STALE_AFTER = timedelta(minutes=30)
 
 
 CALENDAR_SYNC_JOB = "calendar_sync"
@@ -148,23 +147,30 @@ def calendars_sync_due() -> int:
     return scheduler_tick(CALENDAR_SYNC_JOB)["queued"]
 
 
+def calendar_unit(calendar: Calendar):
+    from integrations.scheduler import Unit
+
+    return Unit(key=f"calendar:{calendar.pk}", org_id=calendar.org_id, provider=calendar.provider)
+
+
 def calendar_sync_due_units(now):
-    """Every calendar not synced for SYNC_EVERY; a sync stuck in "syncing" longer
-    than SYNC_STALE_AFTER (its worker died) is released."""
+    """Every calendar not synced for SYNC_EVERY. One still "syncing" is listed too: the
+    tick skips it while its run holds the lease, and takes over a killed worker's once
+    the lease passes."""
     from django.db.models import Q
 
     from integrations.scheduler import Unit
 
-    Calendar.objects.filter(status=Calendar.Status.SYNCING, last_synced_at__lt=now - SYNC_STALE_AFTER).update(
-        status=Calendar.Status.QUEUED
-    )
-    due = (Calendar.objects.exclude(status=Calendar.Status.SYNCING)
-           .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=now - SYNC_EVERY))
+    due = (Calendar.objects.filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=now - SYNC_EVERY))
            .values_list("pk", "org_id", "provider"))
     return [Unit(key=f"calendar:{pk}", org_id=org_id, provider=provider) for pk, org_id, provider in due]
 
 
 def calendar_sync_unit_run(unit) -> dict:
+    """One calendar's sync under its lease. Every sync holds it (connecting and "Sync
+    now" too: ``calendar_sync_task``), so a status still "syncing" is the leftover of a
+    killed worker: released now, then claimed again."""
+    Calendar.objects.filter(pk=unit.pk, status=Calendar.Status.SYNCING).update(status=Calendar.Status.QUEUED)
     calendar = Calendar.objects.filter(pk=unit.pk).first()
     return {"status": calendar_sync(calendar=calendar).status} if calendar else {"skipped": "calendar gone"}
 

@@ -14,7 +14,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations.conferencing import calendars, ics
+from integrations.conferencing import tasks as conferencing_tasks
+from integrations.conferencing.calendars.sync import CALENDAR_SYNC_JOB
 from integrations.conferencing.models import Calendar, CalendarEvent
+from integrations.models import JobLease
+from integrations.scheduler import scheduler_run_inline
 from testutils.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -569,3 +573,24 @@ def test_personal_calendar_partial_renders(rf, ada):
     )
     assert "Google Calendar" in html and "Microsoft 365" in html and "ICS feed" in html
     assert "Token revoked." in html and "Sync now" in html and 'name="url"' in html
+
+
+def test_a_killed_workers_calendar_sync_is_taken_over_once_its_lease_passes(ada, notetaker):
+    """Every sync — scheduled, connecting, "Sync now" — holds the calendar's lease, so a
+    calendar left "syncing" by a killed worker is due again once the lease passes (not
+    after a status timeout of its own), and a live sync is never run twice."""
+    notetaker.expect_request("/feed.ics").respond_with_data(feed(), content_type="text/calendar")
+    calendar = ics_calendar(ada, notetaker)
+    Calendar.objects.filter(pk=calendar.pk).update(status="syncing", last_synced_at=timezone.now() - timedelta(hours=1))
+    lease = JobLease.objects.create(job=CALENDAR_SYNC_JOB, key=f"calendar:{calendar.pk}", org_id=ada.org_id,
+                                    provider="ics", held_until=timezone.now() + timedelta(seconds=60), token="alive")
+    assert scheduler_run_inline(CALENDAR_SYNC_JOB) == {
+        f"calendar:{calendar.pk}": {"skipped": "running on another worker"}}
+    assert conferencing_tasks.calendar_sync_task(calendar.pk) == {"skipped": "running on another worker"}  # Sync now
+    calendar.refresh_from_db()
+    assert calendar.status == "syncing"
+
+    JobLease.objects.filter(pk=lease.pk).update(held_until=timezone.now() - timedelta(seconds=1))  # the worker died
+    assert conferencing_tasks.calendar_sync_task(calendar.pk) == {"status": "ok"}
+    calendar.refresh_from_db()
+    assert calendar.status == "ok" and calendar.last_error == ""

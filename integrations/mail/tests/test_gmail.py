@@ -147,7 +147,7 @@ def test_a_worker_killed_mid_import_makes_no_second_copy(org, ada, gmail, monkey
     assert stuck.status == "syncing" and stuck.state["mode"] == "full" and stuck.state["page_token"]
 
     monkeypatch.setattr(importer, "mailbox_cursor_save", real)
-    Mailbox.objects.update(status="queued")  # what the stale-claim release does after STALE_AFTER
+    Mailbox.objects.update(status="queued")  # what the next run, under the lease, does first
     sync(Mailbox.objects.get())
     assert sorted(Engagement.objects.filter(kind="email").values_list("title", flat=True)) == [
         "Email 0", "Email 1", "Email 2", "Email 3"]

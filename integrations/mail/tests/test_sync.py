@@ -13,6 +13,7 @@ from integrations.conferencing.models import Calendar
 from integrations.mail.models import Mailbox
 from integrations.mail.sync import mailbox_sync, mailboxes_sync_due
 from integrations.mail.tests.conftest import ago, mailbox_for
+from integrations.scheduler import Unit, scheduler_run
 from testutils.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -108,7 +109,7 @@ def test_another_orgs_mailbox_never_writes_into_this_org(org, other_org, ada, gm
     assert all(p.org_id == org.id for p in mine.participants.all())
 
 
-def test_the_schedule_makes_mailboxes_releases_dead_claims_and_queues_due_ones(org, ada, monkeypatch,
+def test_the_schedule_makes_mailboxes_takes_over_dead_claims_and_queues_due_ones(org, ada, monkeypatch,
                                                                               django_capture_on_commit_callbacks):
     queued = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda func, *a, **kw: queued.append((func, a)))
@@ -125,12 +126,18 @@ def test_the_schedule_makes_mailboxes_releases_dead_claims_and_queues_due_ones(o
     from integrations.models import JobLease
 
     JobLease.objects.update(queued_until=None)  # the queued task ran
-    # A claim whose worker died long ago is released and queued again; a fresh one is left alone.
-    Mailbox.objects.update(status="syncing", last_synced_at=timezone.now() - timedelta(hours=1))
+    # Still "syncing": skipped while its run holds the lease; once the lease passes (the
+    # worker died) it is queued again, and its run releases the leftover claim.
+    Mailbox.objects.update(status="syncing", last_synced_at=timezone.now() - timedelta(minutes=11))
+    JobLease.objects.update(held_until=timezone.now() + timedelta(seconds=60), token="alive")
+    assert mailboxes_sync_due() == 0
+    JobLease.objects.update(held_until=timezone.now() - timedelta(seconds=1))
     assert mailboxes_sync_due() == 1
+    result = scheduler_run("mailbox_sync", Unit(key=f"mailbox:{mailbox.pk}", org_id=org.pk, provider="google"))
+    assert result["status"] == Mailbox.objects.get().status != "syncing"  # claimed again and run to its end
     JobLease.objects.update(queued_until=None)
     Mailbox.objects.update(status="syncing", last_synced_at=timezone.now())
-    assert mailboxes_sync_due() == 0
+    assert mailboxes_sync_due() == 0  # synced within SYNC_EVERY
     Mailbox.objects.update(status="ok", last_synced_at=timezone.now() - timedelta(minutes=11))
     assert mailboxes_sync_due() == 1
 
