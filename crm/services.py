@@ -322,7 +322,7 @@ def crm_sync_due_units(now):
 
     rows = (Connection.objects.filter(provider__in=crm_keys()).exclude(status=S.DISCONNECTED)
             .values_list("pk", "org_id", "provider", "config"))
-    return [Unit(key=f"connection:{pk}", org_id=org_id, provider=provider)
+    return [Unit.of_row("connection", pk, org_id, provider)
             for pk, org_id, provider, config in rows if not (config or {}).get("needs_reconnect")]
 
 

@@ -238,7 +238,7 @@ def dialer_import_due_units(now):
 
     rows = (Connection.objects.filter(provider__in=list(CATALOGUE)).exclude(status=S.DISCONNECTED)
             .values_list("pk", "org_id", "provider", "config"))
-    return [Unit(key=f"connection:{pk}", org_id=org_id, provider=provider)
+    return [Unit.of_row("connection", pk, org_id, provider)
             for pk, org_id, provider, config in rows if (config or {}).get("activated", True)]
 
 

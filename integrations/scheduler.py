@@ -63,9 +63,14 @@ class Unit:
     org_id: int | None = None
     provider: str = ""
 
+    @classmethod
+    def of_row(cls, kind: str, pk: int, org_id: int | None, provider: str) -> Unit:
+        """The unit of one row (a connection, a calendar…), keyed ``"<kind>:<id>"``."""
+        return cls(key=f"{kind}:{pk}", org_id=org_id, provider=provider)
+
     @property
     def pk(self) -> int:
-        """The row id of a unit keyed ``"<kind>:<id>"`` ("connection:5", "calendar:9")."""
+        """The row id of a unit made by :meth:`of_row`."""
         return int(self.key.split(":")[1])
 
 
@@ -269,7 +274,7 @@ def scheduler_run(name: str, unit: Unit) -> dict[str, Any]:
 
 
 def connection_unit(connection: Connection) -> Unit:
-    return Unit(key=f"connection:{connection.pk}", org_id=connection.org_id, provider=connection.provider)
+    return Unit.of_row("connection", connection.pk, connection.org_id, connection.provider)
 
 
 def connection_of(unit: Unit, providers) -> Connection | None:

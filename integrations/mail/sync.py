@@ -78,7 +78,7 @@ def mailbox_due_units(now):
                .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=now - SYNC_EVERY)
                        | Q(status=Mailbox.Status.WAITING))
                .values_list("pk", "org_id", "calendar__provider"))
-    return [Unit(key=f"mailbox:{pk}", org_id=org_id, provider=provider) for pk, org_id, provider in due]
+    return [Unit.of_row("mailbox", pk, org_id, provider) for pk, org_id, provider in due]
 
 
 def mailbox_unit_run(unit) -> dict:

@@ -239,7 +239,7 @@ def saml_metadata_due_units(now):
     from integrations.scheduler import Unit
 
     configs = SamlConfig.objects.filter(enabled=True).exclude(metadata_url="").values_list("pk", "org_id")
-    return [Unit(key=f"saml:{pk}", org_id=org_id, provider="saml") for pk, org_id in configs]
+    return [Unit.of_row("saml", pk, org_id, "saml") for pk, org_id in configs]
 
 
 def saml_metadata_unit_run(unit) -> dict:

@@ -150,7 +150,7 @@ def calendars_sync_due() -> int:
 def calendar_unit(calendar: Calendar):
     from integrations.scheduler import Unit
 
-    return Unit(key=f"calendar:{calendar.pk}", org_id=calendar.org_id, provider=calendar.provider)
+    return Unit.of_row("calendar", calendar.pk, calendar.org_id, calendar.provider)
 
 
 def calendar_sync_due_units(now):
@@ -163,7 +163,7 @@ def calendar_sync_due_units(now):
 
     due = (Calendar.objects.filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=now - SYNC_EVERY))
            .values_list("pk", "org_id", "provider"))
-    return [Unit(key=f"calendar:{pk}", org_id=org_id, provider=provider) for pk, org_id, provider in due]
+    return [Unit.of_row("calendar", pk, org_id, provider) for pk, org_id, provider in due]
 
 
 def calendar_sync_unit_run(unit) -> dict:
