@@ -32,7 +32,7 @@ from django.utils import timezone
 from chorus.models import Engagement, LicenseType, Organization, Participant, User
 from dialers.catalogue import CATALOGUE, Dialer, dialer_get
 from dialers.importers import CallRecord, Importer, importer_for
-from dialers.media import MEDIA_MAX_ATTEMPTS, MediaDownloads, media_leftovers_remove
+from dialers.media import MEDIA_MAX_ATTEMPTS, MediaDownloads, dialer_recordings_fetch, media_leftovers_remove
 from dialers.models import DialerCall, MediaStatus
 from integrations.models import Connection, ConnectionStatus
 from integrations.processing.services import processing_queue
@@ -186,11 +186,6 @@ def _queue_settled(fetched: list[DialerCall]) -> None:
         processing_queue(org=settled[0].org, engagements=settled)
 
 
-def _downloads_start(downloads: MediaDownloads, calls: list[DialerCall]):
-    """Begin fetching the recordings of a page whose rows are committed."""
-    return downloads.start(calls)
-
-
 def _downloads_finish(downloads: MediaDownloads, batch, result: ImportResult) -> None:
     """Wait for a page's recordings, save their outcomes and queue the settled calls."""
     downloads.finish(batch, then=_queue_settled)
@@ -199,8 +194,8 @@ def _downloads_finish(downloads: MediaDownloads, batch, result: ImportResult) ->
 
 def _download_all(calls: list[DialerCall], importer: Importer, result: ImportResult) -> None:
     """Fetch the recordings, then hand each call whose recording is settled to processing."""
-    with MediaDownloads(importer) as downloads:
-        _downloads_finish(downloads, _downloads_start(downloads, calls), result)
+    dialer_recordings_fetch(calls, importer, then=_queue_settled)
+    result.count_media(calls)
 
 
 def dialer_calls_import(*, connection: Connection, since: datetime, until: datetime,
@@ -227,7 +222,7 @@ def dialer_calls_import(*, connection: Connection, since: datetime, until: datet
                 calls = _page_write(connection=connection, dialer=dialer, org=org, users=users, page=page,
                                     result=page_result)
                 if calls:
-                    pending.append(_downloads_start(downloads, calls))
+                    pending.append(downloads.start(calls))
                 while len(pending) > 1:
                     _downloads_finish(downloads, pending.pop(0), result)
                 result.add(page_result)  # its recordings are counted once finished

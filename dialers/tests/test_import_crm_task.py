@@ -191,23 +191,23 @@ def test_a_worker_killed_mid_import_resumes_without_duplicates(org, reps, sf_ser
     tasks = [task(n, at=NOW - timedelta(days=n, hours=1), url=serve_audio(media, f"/r/{n}.mp3"))
              for n in range(1, 7)]
     FakeSalesforce(sf_server, tasks)
-    real_start = import_run._downloads_start
+    real_start = dialer_media.MediaDownloads.start
     calls_seen = []
 
-    def dies_after_third_page(downloads, calls):
+    def dies_after_third_page(downloads, calls):  # MediaDownloads.start
         calls_seen.append(len(calls))
         if len(calls_seen) == 3:
             raise SystemExit("worker killed")  # after the page's rows committed, before its downloads
         return real_start(downloads, calls)
 
-    monkeypatch.setattr(import_run, "_downloads_start", dies_after_third_page)
+    monkeypatch.setattr(dialer_media.MediaDownloads, "start", dies_after_third_page)
     with pytest.raises(SystemExit):
         import_run.dialer_import_run(connection=outreach, now=NOW)
     outreach.refresh_from_db()
     assert outreach.status == ConnectionStatus.SYNCING  # the claim is held by the dead worker
     assert DialerCall.objects.filter(media_status=MediaStatus.PENDING).count() == 1
 
-    monkeypatch.setattr(import_run, "_downloads_start", real_start)
+    monkeypatch.setattr(dialer_media.MediaDownloads, "start", real_start)
     assert import_run.dialer_import_run(connection=outreach, now=NOW) == {
         "skipped": "already importing, disconnected or unknown"}  # a live claim is respected
     Connection.objects.filter(pk=outreach.pk).update(updated_at=NOW - timedelta(hours=3))  # stale claim

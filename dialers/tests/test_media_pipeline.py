@@ -148,7 +148,7 @@ def _connection(org) -> Connection:
 
 def test_pages_overlap_and_every_page_is_finished(org, reps, upload_dir, monkeypatch):
     events: list[str] = []
-    real_start, real_finish = import_run._downloads_start, import_run._downloads_finish
+    real_start, real_finish = media.MediaDownloads.start, import_run._downloads_finish
 
     def start(downloads, calls):
         events.append(f"start {len(calls)}")
@@ -158,7 +158,7 @@ def test_pages_overlap_and_every_page_is_finished(org, reps, upload_dir, monkeyp
         events.append(f"finish {len(batch.calls)}")
         return real_finish(downloads, batch, result)
 
-    monkeypatch.setattr(import_run, "_downloads_start", start)
+    monkeypatch.setattr(media.MediaDownloads, "start", start)
     monkeypatch.setattr(import_run, "_downloads_finish", finish)
     conn = _connection(org)
     result = import_run.dialer_import_run(connection=conn, now=NOW,
