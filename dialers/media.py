@@ -136,6 +136,12 @@ def _device(path: str) -> int | None:
             return None
 
 
+def _upload_temp_dir() -> str:
+    """Where downloads are streamed before the storage takes them (Django's own
+    ``FILE_UPLOAD_TEMP_DIR``, else the system's temp directory)."""
+    return settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir()
+
+
 def _rename_dir(storage) -> str | None:
     """Where downloads into ``storage`` are written so that saving them is a rename:
     the upload temp directory (``FILE_UPLOAD_TEMP_DIR``, else the system's) when
@@ -143,7 +149,7 @@ def _rename_dir(storage) -> str | None:
     (a bucket, or another filesystem): a spooled temp file, copied by the storage."""
     if not isinstance(storage, FileSystemStorage):
         return None
-    directory = settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir()
+    directory = _upload_temp_dir()
     device = _device(directory)
     return directory if device is not None and device == _device(storage.location) else None
 
@@ -198,7 +204,7 @@ def media_leftovers_remove() -> int:
     if time.monotonic() - _leftovers_checked < 3600:
         return 0
     _leftovers_checked = time.monotonic()
-    directory = settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir()
+    directory = _upload_temp_dir()
     cutoff, removed = time.time() - LEFTOVER_SECONDS, 0
     with suppress(FileNotFoundError), os.scandir(directory) as entries:
         for entry in entries:
